@@ -1,0 +1,70 @@
+//! `.roseyplug` packages: the archive format and the manifest
+//! (architecture.md §6, security.md "Archives and manifests").
+//!
+//! This module owns everything between untrusted bytes and a validated
+//! [`Package`]:
+//!
+//! - [`Manifest`]: `manifest.yaml`, parsed strictly (unknown fields are
+//!   errors with a "did you mean" hint) and validated ([`Manifest::validate`]),
+//!   with [`Limits`] filled from safe defaults;
+//! - [`Package::read_archive`]: Rosey's own ZIP extractor (allow-listed
+//!   layout, no path tricks, no links, hard caps on entries and sizes, each
+//!   entry read through `take(cap + 1)`);
+//! - [`Package::from_wasm`] and [`embed_manifest`]: a bare component carrying
+//!   its manifest in a `rosey-manifest` custom section;
+//! - [`subject_matches`]: the NATS subject check the runtime runs on every
+//!   publish and delivery.
+//!
+//! Nothing here writes to disk; installing (staging directory, atomic
+//! rename) is the caller's job.
+
+mod archive;
+mod embed;
+mod error;
+mod extract;
+mod layout;
+mod limits;
+mod manifest;
+mod manifest_error;
+mod migrations;
+mod name;
+mod project;
+mod subject;
+mod units;
+mod validate;
+mod version_fields;
+
+#[cfg(test)]
+mod archive_tests;
+#[cfg(test)]
+mod manifest_tests;
+#[cfg(test)]
+mod test_archives;
+
+pub use archive::Package;
+pub use embed::{
+    MANIFEST_SECTION, MAX_WASM_BYTES, check_component, embed_manifest, extract_manifest,
+};
+pub use error::PackageError;
+pub use extract::{
+    MAX_ARCHIVE_BYTES, MAX_COMPRESSION_RATIO, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES,
+    RATIO_CHECK_THRESHOLD,
+};
+pub use layout::MAX_PATH_BYTES;
+pub use limits::{
+    DEFAULT_FUEL_PER_CALL, DEFAULT_MEMORY, DEFAULT_PUBLISH_RATE, DEFAULT_STORAGE, DEFAULT_TIMEOUT,
+    Limits, MAX_FUEL_PER_CALL, MAX_MEMORY, MAX_STORAGE, MAX_TIMEOUT, MIN_MEMORY, MIN_TIMEOUT,
+};
+pub use manifest::{
+    CommandSpec, Dependencies, MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, Network, Permission,
+    PluginDependency, Resources, SUPPORTED_API, Schedule, Subjects, UnknownPermission,
+};
+pub use manifest_error::{Location, ManifestError, UnknownKind, UnknownName};
+pub use migrations::Migration;
+pub use name::{CommandName, InvalidName, PluginName};
+pub use subject::{
+    BOT_CORE_SUBJECTS, MAX_SUBJECT_LEN, RESERVED_SUBJECTS, SubjectDirection, SubjectError,
+    check_declared_pattern, is_valid_pattern, is_valid_subject, patterns_overlap, subject_matches,
+};
+pub use units::{ByteSize, HumanDuration, Rate, UnitError};
+pub use validate::MIN_SCHEDULE_INTERVAL;
