@@ -1,0 +1,133 @@
+//! The `bus` import: publish and request over NATS, inside the plugin's grants.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::HostError;
+use crate::runtime::bindings::rosey::plugin::bus::Host;
+use crate::runtime::bindings::rosey::plugin::types::Message;
+use crate::runtime::state::PluginState;
+
+/// The largest payload a plugin may publish (NATS's default `max_payload`).
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// The longest a request may wait for its reply.
+pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl PluginState {
+    /// The checks every outgoing message passes: grants, size, rate.
+    pub(crate) fn check_outgoing(
+        &mut self,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<(), HostError> {
+        self.ctx.grants.check_publish(subject)?;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(HostError::Limit(format!(
+                "a payload may be at most {} KiB",
+                MAX_PAYLOAD_BYTES >> 10
+            )));
+        }
+        if !self.publish_bucket.try_take() {
+            return Err(HostError::Limit(format!(
+                "publish rate limit of {} reached",
+                self.publish_bucket.rate()
+            )));
+        }
+        Ok(())
+    }
+
+    fn bus(&self) -> Result<async_nats::Client, HostError> {
+        self.ctx
+            .bus
+            .clone()
+            .ok_or_else(|| HostError::Unavailable("the host is not connected to NATS".into()))
+    }
+
+    /// Publish after [`check_outgoing`](Self::check_outgoing).
+    pub(crate) async fn publish_checked(
+        &mut self,
+        subject: String,
+        payload: Vec<u8>,
+    ) -> Result<(), HostError> {
+        self.check_outgoing(&subject, &payload)?;
+        self.bus()?
+            .publish(subject, payload.into())
+            .await
+            .map_err(|e| HostError::Unavailable(format!("publish failed: {e}")))?;
+        self.ctx.stats.bump_published();
+        Ok(())
+    }
+}
+
+impl Host for PluginState {
+    async fn publish(&mut self, subject: String, payload: Vec<u8>) -> Result<(), HostError> {
+        self.publish_checked(subject, payload).await
+    }
+
+    async fn request(
+        &mut self,
+        subject: String,
+        payload: Vec<u8>,
+        timeout_ms: u32,
+    ) -> Result<Message, HostError> {
+        self.check_outgoing(&subject, &payload)?;
+        let bus = self.bus()?;
+        let wait = Duration::from_millis(u64::from(timeout_ms))
+            .min(MAX_REQUEST_TIMEOUT)
+            .min(self.ctx.deadline.remaining());
+        // A private inbox per plugin: replies to one plugin's requests are
+        // never delivered under another plugin's prefix.
+        let unique = bus.new_inbox();
+        let inbox = format!(
+            "_INBOX.rosey.{}.{}",
+            self.ctx.name,
+            unique.trim_start_matches("_INBOX.")
+        );
+        let mut replies = bus
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| HostError::Unavailable(format!("request failed: {e}")))?;
+        bus.publish_with_reply(subject.clone(), inbox, payload.into())
+            .await
+            .map_err(|e| HostError::Unavailable(format!("request failed: {e}")))?;
+        self.ctx.stats.bump_published();
+        let reply = tokio::time::timeout(wait, replies.next()).await;
+        let _ = replies.unsubscribe().await;
+        match reply {
+            Ok(Some(msg)) => {
+                if msg.payload.len() > MAX_PAYLOAD_BYTES {
+                    return Err(HostError::Limit("the reply is too large".into()));
+                }
+                Ok(to_wit_message(msg))
+            }
+            _ => Err(HostError::Unavailable(format!(
+                "no reply on \"{subject}\" within {} ms",
+                wait.as_millis()
+            ))),
+        }
+    }
+}
+
+/// Convert a NATS message for the guest.
+pub fn to_wit_message(msg: async_nats::Message) -> Message {
+    let headers = msg
+        .headers
+        .map(|headers| {
+            headers
+                .iter()
+                .flat_map(|(name, values)| {
+                    values
+                        .iter()
+                        .map(move |v| (name.to_string(), v.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        subject: msg.subject.to_string(),
+        payload: msg.payload.to_vec(),
+        headers,
+        reply_to: msg.reply.map(|r| r.to_string()),
+    }
+}

@@ -1,0 +1,25 @@
+//! `rosey-host`: everything that runs Rosey plugins.
+//!
+//! A plugin is a WASI Preview 2 component packaged as a `.roseyplug` archive.
+//! Where to look:
+//!
+//! - [`package`]: the archive format, its safe reader and the strict manifest;
+//! - [`runtime`]: the wasmtime engine, per-plugin stores, limits, compile cache;
+//! - [`capabilities`]: the imports a plugin can call, each checking its grants;
+//! - [`supervisor`]: the running host: routing, one task per plugin, restarts;
+//! - [`install`]: installing and removing plugins in a [`home::RoseyHome`];
+//! - [`registry`]: `host.db`, what is installed and enabled;
+//! - [`protocol`]: the NATS subjects and payloads shared with the bot core;
+//! - [`nats`]: the managed local `nats-server`.
+#![warn(missing_docs)]
+
+pub mod capabilities;
+pub mod home;
+pub mod install;
+pub mod nats;
+pub mod package;
+pub mod plugin_config;
+pub mod protocol;
+pub mod registry;
+pub mod runtime;
+pub mod supervisor;

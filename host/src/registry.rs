@@ -1,0 +1,174 @@
+//! `host.db`: which plugins are installed, enabled, and what happened to them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::capabilities::database::now_ms;
+use crate::package::{Manifest, PluginName};
+
+/// One installed plugin, as recorded.
+#[derive(Debug, Clone)]
+pub struct InstalledPlugin {
+    /// Its name.
+    pub name: PluginName,
+    /// Its version.
+    pub version: semver::Version,
+    /// Whether the host runs it.
+    pub enabled: bool,
+    /// sha256 of its `plugin.wasm`.
+    pub digest: String,
+    /// When it was installed (ms since the Unix epoch).
+    pub installed_at: i64,
+    /// The manifest text it was installed with.
+    pub manifest_yaml: String,
+}
+
+impl InstalledPlugin {
+    /// The parsed manifest.
+    pub fn manifest(&self) -> Result<Manifest> {
+        Manifest::from_yaml(&self.manifest_yaml)
+            .with_context(|| format!("plugin \"{}\": stored manifest", self.name))
+    }
+}
+
+/// The host's database of installed plugins.
+pub struct Registry {
+    conn: Connection,
+}
+
+impl Registry {
+    /// Open (creating if needed) `host.db` at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn =
+            Connection::open(path).with_context(|| format!("could not open {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS plugins (
+                 name TEXT PRIMARY KEY NOT NULL,
+                 version TEXT NOT NULL,
+                 enabled INTEGER NOT NULL,
+                 digest TEXT NOT NULL,
+                 installed_at INTEGER NOT NULL,
+                 manifest TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS history (
+                 at INTEGER NOT NULL,
+                 plugin TEXT NOT NULL,
+                 event TEXT NOT NULL,
+                 detail TEXT
+             );
+             CREATE INDEX IF NOT EXISTS history_plugin ON history (plugin, at);",
+        )
+        .context("could not initialise host.db")?;
+        Ok(Self { conn })
+    }
+
+    /// Every installed plugin, by name.
+    pub fn list(&self) -> Result<Vec<InstalledPlugin>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, version, enabled, digest, installed_at, manifest FROM plugins ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], row_to_plugin)?;
+        rows.map(|r| r?.map_err(anyhow::Error::msg)).collect()
+    }
+
+    /// One plugin, if installed.
+    pub fn get(&self, name: &PluginName) -> Result<Option<InstalledPlugin>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT name, version, enabled, digest, installed_at, manifest FROM plugins WHERE name = ?1",
+                [name.as_str()],
+                row_to_plugin,
+            )
+            .optional()?;
+        row.transpose().map_err(anyhow::Error::msg)
+    }
+
+    /// Record a newly installed plugin.
+    pub fn insert(&self, plugin: &InstalledPlugin) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO plugins (name, version, enabled, digest, installed_at, manifest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                plugin.name.as_str(),
+                plugin.version.to_string(),
+                plugin.enabled,
+                plugin.digest,
+                plugin.installed_at,
+                plugin.manifest_yaml
+            ],
+        )?;
+        self.record(&plugin.name, "installed", Some(&plugin.version.to_string()))
+    }
+
+    /// Enable or disable a plugin; false if it is not installed.
+    pub fn set_enabled(&self, name: &PluginName, enabled: bool) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE plugins SET enabled = ?2 WHERE name = ?1",
+            params![name.as_str(), enabled],
+        )?;
+        if n > 0 {
+            self.record(name, if enabled { "enabled" } else { "disabled" }, None)?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Forget a plugin and its history; false if it was not installed.
+    pub fn remove(&self, name: &PluginName) -> Result<bool> {
+        let n = self
+            .conn
+            .execute("DELETE FROM plugins WHERE name = ?1", [name.as_str()])?;
+        self.conn
+            .execute("DELETE FROM history WHERE plugin = ?1", [name.as_str()])?;
+        Ok(n > 0)
+    }
+
+    /// Append to a plugin's history.
+    pub fn record(&self, name: &PluginName, event: &str, detail: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO history (at, plugin, event, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![now_ms(), name.as_str(), event, detail],
+        )?;
+        Ok(())
+    }
+
+    /// The rows of `plugin` in `history`, oldest first.
+    pub fn history(&self, name: &PluginName) -> Result<Vec<(i64, String, Option<String>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at, event, detail FROM history WHERE plugin = ?1 ORDER BY at, rowid",
+        )?;
+        let rows = stmt.query_map([name.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+fn row_to_plugin(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstalledPlugin, String>> {
+    let name: String = row.get(0)?;
+    let version: String = row.get(1)?;
+    let parsed = name
+        .parse::<PluginName>()
+        .map_err(|e| format!("host.db holds an invalid plugin name {name:?}: {e}"))
+        .and_then(|name| {
+            let version = version
+                .parse()
+                .map_err(|e| format!("host.db: plugin \"{name}\" has an invalid version: {e}"))?;
+            Ok((name, version))
+        });
+    let enabled: bool = row.get(2)?;
+    let digest: String = row.get(3)?;
+    let installed_at: i64 = row.get(4)?;
+    let manifest_yaml: String = row.get(5)?;
+    Ok(parsed.map(|(name, version)| InstalledPlugin {
+        name,
+        version,
+        enabled,
+        digest,
+        installed_at,
+        manifest_yaml,
+    }))
+}

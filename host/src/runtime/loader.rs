@@ -1,0 +1,206 @@
+//! Turning a plugin's component into running instances: the linker, the
+//! compile cache, the check of imports against grants, and fresh stores.
+
+use std::fs;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::bindings::{Plugin, PluginPre};
+use super::engine::RoseyEngine;
+use super::limits::HOSTCALL_FUEL;
+use super::state::{PluginContext, PluginState};
+use crate::capabilities::Grants;
+use crate::capabilities::stdio::PluginOutput;
+use crate::home::{PluginPaths, write_atomic};
+use crate::package::Permission;
+
+/// One live instance of a plugin: its store and its exports.
+pub struct Instance {
+    /// The instance's store (dropped after a trap).
+    pub store: Store<PluginState>,
+    /// The plugin's exports.
+    pub plugin: Plugin,
+}
+
+/// Compiles, caches and instantiates plugins against the Rosey world.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: RoseyEngine,
+    linker: Arc<Linker<PluginState>>,
+}
+
+/// Imports that need a permission: (interface prefix, permission).
+const GUARDED_IMPORTS: &[(&str, Permission)] = &[
+    ("rosey:plugin/sql@", Permission::DatabaseAccess),
+    ("rosey:plugin/kv@", Permission::DatabaseAccess),
+    ("rosey:plugin/chat@", Permission::SendMessages),
+    ("wasi:http/", Permission::HttpRequests),
+];
+
+impl Runtime {
+    /// A runtime on `engine` with WASI Preview 2 and the Rosey imports linked.
+    pub fn new(engine: RoseyEngine) -> Result<Self> {
+        let mut linker = Linker::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &RoseyEngine {
+        &self.engine
+    }
+
+    /// Compile a component from wasm bytes (validated as a component by the
+    /// package reader; never precompiled bytes).
+    pub fn compile(&self, wasm: &[u8]) -> Result<Component> {
+        Component::new(self.engine.engine(), wasm)
+            .map_err(anyhow::Error::from)
+            .context("plugin.wasm does not compile")
+    }
+
+    /// The cache key for `wasm` on this engine.
+    fn cache_key(&self, wasm: &[u8]) -> String {
+        format!(
+            "{}-{}",
+            self.engine.fingerprint(),
+            hex::encode(Sha256::digest(wasm))
+        )
+    }
+
+    /// Store `component` (compiled from `wasm`) in the plugin's cache.
+    pub fn write_cache(
+        &self,
+        paths: &PluginPaths,
+        component: &Component,
+        wasm: &[u8],
+    ) -> Result<()> {
+        let bytes = component
+            .serialize()
+            .map_err(anyhow::Error::from)
+            .context("could not serialize compiled code")?;
+        write_atomic(&paths.compiled, &bytes)?;
+        write_atomic(&paths.compiled_key, self.cache_key(wasm).as_bytes())
+    }
+
+    /// Load the plugin's component: from the host's own cache if it was
+    /// compiled by a compatible engine from the same wasm, else compile it
+    /// (and refresh the cache). Returns the component and whether the cache
+    /// was used.
+    pub fn load(&self, paths: &PluginPaths) -> Result<(Component, bool)> {
+        let wasm = fs::read(&paths.wasm)
+            .with_context(|| format!("could not read {}", paths.wasm.display()))?;
+        let key = self.cache_key(&wasm);
+        let cached_key = fs::read_to_string(&paths.compiled_key).unwrap_or_default();
+        if cached_key == key && paths.compiled.is_file() {
+            // SAFETY: `compiled.cwasm` is written only by the host
+            // (`write_cache`), in the plugin's directory outside the part
+            // (`files/`) a plugin can reach, and its key matches this engine
+            // and this exact wasm. Bytes from an archive are never passed here.
+            #[allow(unsafe_code)]
+            let loaded =
+                unsafe { Component::deserialize_file(self.engine.engine(), &paths.compiled) };
+            match loaded {
+                Ok(component) => return Ok((component, true)),
+                Err(e) => tracing::warn!("compiled cache unusable, recompiling: {e:#}"),
+            }
+        }
+        let component = self.compile(&wasm)?;
+        if let Err(e) = self.write_cache(paths, &component, &wasm) {
+            tracing::warn!("could not write the compiled cache: {e:#}");
+        }
+        Ok((component, false))
+    }
+
+    /// Check the component's imports against the plugin's grants and link it.
+    ///
+    /// A component that imports a capability it was not granted is refused,
+    /// naming the import and the missing permission; one that imports
+    /// something Rosey never provides is refused, naming it.
+    pub fn prepare(
+        &self,
+        component: &Component,
+        grants: &Grants,
+    ) -> Result<PluginPre<PluginState>> {
+        let ty = component.component_type();
+        for (name, _) in ty.imports(self.engine.engine()) {
+            for (prefix, permission) in GUARDED_IMPORTS {
+                if name.starts_with(prefix) && !grants.has(*permission) {
+                    bail!(
+                        "the component imports `{name}`, which needs the `{permission}` permission; \
+                         add it to the manifest's permissions or stop using that interface"
+                    );
+                }
+            }
+        }
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+            anyhow::anyhow!(
+                "the component cannot be linked: {e:#} (Rosey provides rosey:plugin@0.1.0 and \
+                 WASI 0.2 without sockets)"
+            )
+        })?;
+        PluginPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .context("the component does not export rosey:plugin/guest@0.1.0")
+    }
+
+    /// A fresh store for `ctx`'s plugin: WASI with only its granted
+    /// directories, captured stdio and no network; its memory limiter; fuel
+    /// and epoch deadlines set per call by the caller.
+    pub fn new_store(&self, ctx: Arc<PluginContext>) -> Result<Store<PluginState>> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(PluginOutput::stdout(Arc::clone(&ctx.log)))
+            .stderr(PluginOutput::stderr(Arc::clone(&ctx.log)))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let data_perms = if ctx.grants.has(Permission::FileWrite) {
+            Some(FsPerms::ReadWrite)
+        } else if ctx.grants.has(Permission::FileRead) {
+            Some(FsPerms::ReadOnly)
+        } else {
+            None
+        };
+        if let Some(perms) = data_perms {
+            wasi.preopened_dir(&ctx.paths.files, "/data", perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("could not open {}", ctx.paths.files.display()))?;
+        }
+        if ctx.paths.assets.is_dir() {
+            wasi.preopened_dir(&ctx.paths.assets, "/assets", FsPerms::ReadOnly)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("could not open {}", ctx.paths.assets.display()))?;
+        }
+        let state = PluginState::new(ctx, wasi.build());
+        let mut store = Store::new(self.engine.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(HOSTCALL_FUEL);
+        store.epoch_deadline_trap();
+        store.set_fuel(0)?;
+        Ok(store)
+    }
+
+    /// Instantiate a prepared plugin in a fresh store.
+    pub async fn instantiate(
+        &self,
+        pre: &PluginPre<PluginState>,
+        ctx: Arc<PluginContext>,
+    ) -> wasmtime::Result<Instance> {
+        let mut store = self.new_store(ctx).map_err(wasmtime::Error::from_anyhow)?;
+        // Instantiation runs start functions and data initialisers: give it
+        // the same budget as a call.
+        let limits = store.data().ctx.limits.clone();
+        store.set_fuel(limits.fuel_per_call)?;
+        store.set_epoch_deadline(super::engine::ticks_for(limits.timeout));
+        let plugin = pre.instantiate_async(&mut store).await?;
+        Ok(Instance { store, plugin })
+    }
+}

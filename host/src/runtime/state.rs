@@ -1,0 +1,282 @@
+//! What a plugin's `Store` owns, and what survives when the Store is replaced.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capabilities::database::PluginDb;
+use crate::capabilities::log::PluginLog;
+use crate::capabilities::{Grants, HostError};
+use crate::home::PluginPaths;
+use crate::package::{Limits, PluginName, Rate};
+use crate::runtime::limits::MemoryLimiter;
+use crate::runtime::stats::PluginStats;
+
+/// Everything about a plugin that outlives any one of its instances: who it
+/// is, what it may do, its limits, its database, its counters.
+pub struct PluginContext {
+    /// The plugin's name.
+    pub name: PluginName,
+    /// What it may do.
+    pub grants: Grants,
+    /// Its resource limits.
+    pub limits: Limits,
+    /// Where its data lives.
+    pub paths: PluginPaths,
+    /// The message bus, if connected.
+    pub bus: Option<async_nats::Client>,
+    /// Its counters.
+    pub stats: Arc<PluginStats>,
+    /// Its log.
+    pub log: Arc<PluginLog>,
+    /// Its configuration, as a JSON object.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// The deadline of the call in progress (read by the SQL progress handler).
+    pub deadline: Arc<Deadline>,
+    /// The database, opened on first use.
+    db: Mutex<Option<PluginDb>>,
+}
+
+impl PluginContext {
+    /// Assemble a context. The database is opened lazily.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: PluginName,
+        grants: Grants,
+        limits: Limits,
+        paths: PluginPaths,
+        bus: Option<async_nats::Client>,
+        log: Arc<PluginLog>,
+        config: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Self {
+            name,
+            grants,
+            limits,
+            paths,
+            bus,
+            stats: Arc::new(PluginStats::default()),
+            log,
+            config,
+            deadline: Arc::new(Deadline::new()),
+            db: Mutex::new(None),
+        }
+    }
+
+    /// The plugin's database, opening it on first use.
+    pub fn database(&self) -> Result<DbGuard<'_>, HostError> {
+        let mut guard = self
+            .db
+            .lock()
+            .map_err(|_| HostError::Other("the database is unavailable after a crash".into()))?;
+        if guard.is_none() {
+            let db = PluginDb::open(
+                &self.paths.database,
+                self.limits.storage,
+                Arc::clone(&self.deadline),
+            )
+            .map_err(|e| HostError::Unavailable(format!("could not open the database: {e:#}")))?;
+            *guard = Some(db);
+        }
+        Ok(DbGuard(guard))
+    }
+
+    /// Roll back a transaction a crashed instance left open.
+    pub fn reset_database(&self) {
+        if let Ok(mut guard) = self.db.lock()
+            && let Some(db) = guard.as_mut()
+        {
+            db.as_host(|conn| {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+            });
+        }
+    }
+
+    /// Close the database (before its files are moved or deleted).
+    pub fn close_database(&self) {
+        if let Ok(mut guard) = self.db.lock() {
+            guard.take();
+        }
+    }
+}
+
+/// A locked, open plugin database.
+pub struct DbGuard<'a>(MutexGuard<'a, Option<PluginDb>>);
+
+impl std::ops::Deref for DbGuard<'_> {
+    type Target = PluginDb;
+    fn deref(&self) -> &PluginDb {
+        // Invariant: `PluginContext::database` only builds a guard over `Some`.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("database guard over None"))
+    }
+}
+
+impl std::ops::DerefMut for DbGuard<'_> {
+    fn deref_mut(&mut self) -> &mut PluginDb {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("database guard over None"))
+    }
+}
+
+/// The data of one plugin instance's `Store`. Dropped (and rebuilt) after a trap.
+pub struct PluginState {
+    /// The plugin's lasting context.
+    pub ctx: Arc<PluginContext>,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) publish_bucket: TokenBucket,
+}
+
+impl PluginState {
+    /// A fresh state for a new instance.
+    pub fn new(ctx: Arc<PluginContext>, wasi: WasiCtx) -> Self {
+        let limiter = MemoryLimiter::new(ctx.limits.memory);
+        let publish_bucket = TokenBucket::new(ctx.limits.publish_rate.clone());
+        Self {
+            ctx,
+            wasi,
+            table: ResourceTable::new(),
+            limiter,
+            publish_bucket,
+        }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The wall-clock deadline of the guest call in progress, shared with code
+/// that runs inside host calls (where epochs do not fire), such as SQLite's
+/// progress handler.
+#[derive(Debug)]
+pub struct Deadline {
+    base: Instant,
+    end_micros: AtomicU64,
+}
+
+impl Deadline {
+    /// A deadline that never expires until [`set`](Self::set).
+    pub fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            end_micros: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Expire `budget` from now.
+    pub fn set(&self, budget: Duration) {
+        let end = self.base.elapsed().saturating_add(budget).as_micros();
+        self.end_micros
+            .store(u64::try_from(end).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Never expire.
+    pub fn clear(&self) {
+        self.end_micros.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        let end = self.end_micros.load(Ordering::Relaxed);
+        if end == u64::MAX {
+            return Duration::MAX;
+        }
+        let now = u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(end.saturating_sub(now))
+    }
+}
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A token bucket enforcing a [`Rate`] (burst = the rate's count).
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: Rate,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket for `rate`.
+    pub fn new(rate: Rate) -> Self {
+        Self {
+            tokens: f64::from(rate.count),
+            rate,
+            last: Instant::now(),
+        }
+    }
+
+    /// Take one token if there is one.
+    pub fn try_take(&mut self) -> bool {
+        let now = Instant::now();
+        let per = self.rate.per.as_secs_f64().max(1e-6);
+        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(self.rate.count) / per;
+        self.tokens = (self.tokens + refill).min(f64::from(self.rate.count));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The configured rate.
+    pub fn rate(&self) -> &Rate {
+        &self.rate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_expires() {
+        let d = Deadline::new();
+        assert!(!d.expired());
+        d.set(Duration::ZERO);
+        assert!(d.expired());
+        d.set(Duration::from_secs(60));
+        assert!(!d.expired());
+        assert!(d.remaining() > Duration::from_secs(59));
+        d.clear();
+        assert_eq!(d.remaining(), Duration::MAX);
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_refuses() {
+        let mut bucket = TokenBucket::new(Rate {
+            count: 3,
+            per: Duration::from_secs(3600),
+        });
+        assert!(bucket.try_take());
+        assert!(bucket.try_take());
+        assert!(bucket.try_take());
+        assert!(!bucket.try_take());
+    }
+}

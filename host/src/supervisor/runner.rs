@@ -1,0 +1,428 @@
+//! One task per plugin: it owns the plugin's `Store`, takes events from a
+//! bounded mailbox one at a time, calls the guest under its limits, and
+//! replaces the instance with a fresh one after a trap.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::Trap;
+
+use super::status::{Lifecycle, LiveState};
+use crate::capabilities::chat::MAX_TEXT_CHARS;
+use crate::protocol::{self, CommandError, CommandResult, SendMessage};
+use crate::runtime::Runtime;
+use crate::runtime::bindings::{Command, Message, PluginPre};
+use crate::runtime::engine::ticks_for;
+use crate::runtime::loader::Instance;
+use crate::runtime::state::{PluginContext, PluginState};
+
+/// How many events may wait for a plugin before new ones are dropped.
+pub const MAILBOX_CAPACITY: usize = 256;
+/// Extra time allowed past the deadline before the call is abandoned from
+/// outside (the epoch normally stops it first; this catches host calls).
+const DEADLINE_GRACE: Duration = Duration::from_millis(250);
+/// The longest pause between restarts of a crashing plugin.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Something for a plugin to handle.
+pub enum Event {
+    /// A message on a subscribed subject.
+    Message(Message),
+    /// A command, and where its reply goes.
+    Command(Command, ReplyTo),
+    /// Stop: call `shutdown`, then signal.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Where a command's reply goes.
+pub enum ReplyTo {
+    /// A chat message in a channel, answering message `reply_to`.
+    Chat {
+        /// The channel.
+        channel: String,
+        /// The id of the chat message that held the command.
+        reply_to: Option<String>,
+    },
+    /// `rosey.commands.<plugin>.result` / `.error`.
+    Execute {
+        /// From the request.
+        correlation_id: String,
+        /// The request's NATS reply subject, if it was sent as a request.
+        reply: Option<String>,
+    },
+}
+
+/// Why a guest call did not return normally.
+enum Failure {
+    /// The guest returned `err(...)`.
+    Guest(String),
+    /// The instance trapped or overran its deadline; it is gone.
+    Crashed(String),
+    /// No instance could be made.
+    Unavailable(String),
+}
+
+/// The per-plugin actor.
+pub struct Runner {
+    runtime: Runtime,
+    pre: PluginPre<PluginState>,
+    ctx: Arc<PluginContext>,
+    live: Arc<LiveState>,
+    bus: Option<async_nats::Client>,
+    instance: Option<Instance>,
+    failures: u32,
+}
+
+impl Runner {
+    /// A runner for a prepared plugin.
+    pub fn new(
+        runtime: Runtime,
+        pre: PluginPre<PluginState>,
+        ctx: Arc<PluginContext>,
+        live: Arc<LiveState>,
+        bus: Option<async_nats::Client>,
+    ) -> Self {
+        Self {
+            runtime,
+            pre,
+            ctx,
+            live,
+            bus,
+            instance: None,
+            failures: 0,
+        }
+    }
+
+    /// Serve events until the mailbox closes or a shutdown arrives.
+    pub async fn run(mut self, mut mailbox: mpsc::Receiver<Event>) {
+        // Start eagerly so `init` runs (and its failures show) at start-up.
+        if let Err(e) = self.ensure_instance().await {
+            self.ctx.log.error(&format!("could not start: {e}"));
+        }
+        while let Some(event) = mailbox.recv().await {
+            match event {
+                Event::Message(message) => {
+                    self.ctx.stats.bump_message();
+                    match self.on_message(message).await {
+                        Ok(()) => self.failures = 0,
+                        Err(failure) => self.report(&failure, "on-message"),
+                    }
+                }
+                Event::Command(command, reply) => {
+                    self.ctx.stats.bump_command();
+                    let name = command.name.clone();
+                    let result = self.on_command(command).await;
+                    match &result {
+                        Ok(_) => self.failures = 0,
+                        Err(failure) => self.report(failure, &format!("command `{name}`")),
+                    }
+                    if let Some(bus) = self.bus.clone() {
+                        send_reply(bus, self.ctx.name.to_string(), reply, result).await;
+                    }
+                }
+                Event::Shutdown(done) => {
+                    self.shutdown().await;
+                    let _ = done.send(());
+                    return;
+                }
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), Failure> {
+        let ctx = Arc::clone(&self.ctx);
+        let limits = ctx.limits.clone();
+        let instance = self.instance().await?;
+        prepare_call(instance, &ctx, &limits)?;
+        let guest = instance.plugin.rosey_plugin_guest();
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            limits.timeout + DEADLINE_GRACE,
+            guest.call_on_message(&mut instance.store, &message),
+        )
+        .await;
+        self.finish_call(started, outcome)?.map_err(Failure::Guest)
+    }
+
+    async fn on_command(&mut self, command: Command) -> Result<Option<String>, Failure> {
+        let ctx = Arc::clone(&self.ctx);
+        let limits = ctx.limits.clone();
+        let instance = self.instance().await?;
+        prepare_call(instance, &ctx, &limits)?;
+        let guest = instance.plugin.rosey_plugin_guest();
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            limits.timeout + DEADLINE_GRACE,
+            guest.call_on_command(&mut instance.store, &command),
+        )
+        .await;
+        self.finish_call(started, outcome)?.map_err(Failure::Guest)
+    }
+
+    async fn shutdown(&mut self) {
+        self.live.set(Lifecycle::Stopping, None);
+        if let Some(instance) = self.instance.as_mut() {
+            let limits = self.ctx.limits.clone();
+            if prepare_call(instance, &self.ctx, &limits).is_ok() {
+                let guest = instance.plugin.rosey_plugin_guest();
+                let started = Instant::now();
+                let outcome = tokio::time::timeout(
+                    limits.timeout + DEADLINE_GRACE,
+                    guest.call_shutdown(&mut instance.store),
+                )
+                .await;
+                if let Err(Failure::Crashed(reason)) = self.finish_call(started, outcome) {
+                    self.ctx
+                        .log
+                        .warn(&format!("shutdown did not finish: {reason}"));
+                }
+            }
+        }
+        self.instance = None;
+        self.ctx.close_database();
+        self.live.set(Lifecycle::Stopped, None);
+    }
+
+    /// Account for a finished call; on a trap or overrun, discard the instance.
+    fn finish_call<T>(
+        &mut self,
+        started: Instant,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, Failure> {
+        self.ctx.deadline.clear();
+        let micros = started.elapsed().as_micros() as u64;
+        if let Some(instance) = self.instance.as_ref() {
+            let left = instance.store.get_fuel().unwrap_or(0);
+            self.ctx
+                .stats
+                .record_call(self.ctx.limits.fuel_per_call.saturating_sub(left), micros);
+            self.live.set_memory(instance.store.data().limiter.used());
+        }
+        let reason = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => describe_trap(&error, &self.ctx),
+            Err(_) => format!(
+                "exceeded its {:?} deadline inside a host call",
+                self.ctx.limits.timeout
+            ),
+        };
+        self.crashed(&reason);
+        Err(Failure::Crashed(reason))
+    }
+
+    fn crashed(&mut self, reason: &str) {
+        self.instance = None;
+        self.failures = self.failures.saturating_add(1);
+        self.ctx.reset_database();
+        self.ctx.stats.record_trap(reason);
+        if is_limit(reason) {
+            self.ctx.stats.bump_limit_hit();
+        }
+        self.live.set(Lifecycle::Crashed, Some(reason.to_owned()));
+    }
+
+    /// The live instance, making (and `init`ing) a fresh one if needed.
+    async fn instance(&mut self) -> Result<&mut Instance, Failure> {
+        self.ensure_instance().await.map_err(Failure::Unavailable)?;
+        self.instance
+            .as_mut()
+            .ok_or_else(|| Failure::Unavailable("no instance".into()))
+    }
+
+    async fn ensure_instance(&mut self) -> Result<(), String> {
+        if self.instance.is_some() {
+            return Ok(());
+        }
+        if self.failures > 0 {
+            // Immediate restart after the first failure, then 100 ms
+            // doubling up to MAX_BACKOFF while failures continue.
+            let backoff = if self.failures == 1 {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(100)
+                    .saturating_mul(1 << (self.failures - 2).min(16))
+                    .min(MAX_BACKOFF)
+            };
+            tokio::time::sleep(backoff).await;
+            self.ctx.stats.bump_restart();
+        }
+        self.live.set(Lifecycle::Starting, None);
+        let mut instance = match self
+            .runtime
+            .instantiate(&self.pre, Arc::clone(&self.ctx))
+            .await
+        {
+            Ok(instance) => instance,
+            Err(e) => {
+                let reason = format!("instantiation failed: {}", describe_trap(&e, &self.ctx));
+                self.crashed(&reason);
+                return Err(reason);
+            }
+        };
+        let limits = self.ctx.limits.clone();
+        prepare_call(&mut instance, &self.ctx, &limits).map_err(|f| match f {
+            Failure::Guest(m) | Failure::Crashed(m) | Failure::Unavailable(m) => m,
+        })?;
+        let started = Instant::now();
+        let guest = instance.plugin.rosey_plugin_guest();
+        let outcome = tokio::time::timeout(
+            limits.timeout + DEADLINE_GRACE,
+            guest.call_init(&mut instance.store),
+        )
+        .await;
+        self.instance = Some(instance);
+        match self.finish_call(started, outcome) {
+            Ok(Ok(())) => {
+                self.live.set(Lifecycle::Running, None);
+                Ok(())
+            }
+            // `init` ran but refused: the instance is unusable until restarted.
+            Ok(Err(message)) => {
+                let reason = format!("init failed: {message}");
+                self.crashed(&reason);
+                Err(reason)
+            }
+            Err(Failure::Crashed(reason)) => Err(format!("init crashed: {reason}")),
+            Err(Failure::Guest(m) | Failure::Unavailable(m)) => Err(m),
+        }
+    }
+
+    fn report(&self, failure: &Failure, what: &str) {
+        match failure {
+            Failure::Guest(message) => {
+                self.ctx.stats.record_error(message);
+                self.ctx
+                    .log
+                    .warn(&format!("{what} returned an error: {message}"));
+            }
+            Failure::Crashed(reason) => {
+                self.ctx.log.error(&format!(
+                    "{what} crashed: {reason}; a fresh instance will serve the next event"
+                ));
+            }
+            Failure::Unavailable(reason) => {
+                self.ctx
+                    .log
+                    .error(&format!("{what} could not run: {reason}"));
+            }
+        }
+    }
+}
+
+/// Send a command's reply where it belongs. A free function (not a method)
+/// so no borrow of the runner, whose `Store` is not `Sync`, is held across
+/// the awaits.
+async fn send_reply(
+    bus: async_nats::Client,
+    plugin: String,
+    reply: ReplyTo,
+    result: Result<Option<String>, Failure>,
+) {
+    {
+        let error_text = |failure: &Failure| match failure {
+            Failure::Guest(message) => message.clone(),
+            Failure::Crashed(reason) => {
+                format!("plugin \"{plugin}\" crashed ({reason}) and was restarted")
+            }
+            Failure::Unavailable(reason) => format!("plugin \"{plugin}\" is unavailable: {reason}"),
+        };
+        let (subject, payload, request_reply) = match reply {
+            ReplyTo::Chat { channel, reply_to } => {
+                let text = match &result {
+                    Ok(Some(text)) => text.chars().take(MAX_TEXT_CHARS).collect(),
+                    Ok(None) => return,
+                    Err(failure) => format!("Error: {}", error_text(failure)),
+                };
+                let message = SendMessage {
+                    channel,
+                    text,
+                    plugin: plugin.clone(),
+                    reply_to,
+                };
+                (
+                    protocol::SEND_MESSAGE.to_owned(),
+                    serde_json::to_vec(&message),
+                    None,
+                )
+            }
+            ReplyTo::Execute {
+                correlation_id,
+                reply,
+            } => match &result {
+                Ok(message) => (
+                    protocol::command_result_subject(&plugin),
+                    serde_json::to_vec(&CommandResult {
+                        correlation_id,
+                        plugin: plugin.clone(),
+                        message: message.clone(),
+                    }),
+                    reply,
+                ),
+                Err(failure) => (
+                    protocol::command_error_subject(&plugin),
+                    serde_json::to_vec(&CommandError {
+                        correlation_id,
+                        plugin: plugin.clone(),
+                        error: error_text(failure),
+                    }),
+                    reply,
+                ),
+            },
+        };
+        let Ok(payload) = payload else { return };
+        if let Some(reply) = request_reply {
+            let _ = bus.publish(reply, payload.clone().into()).await;
+        }
+        if let Err(e) = bus.publish(subject, payload.into()).await {
+            tracing::warn!(plugin = %plugin, "could not publish a reply: {e}");
+        }
+    }
+}
+
+/// Refill fuel and set the wall-clock deadline for one call.
+fn prepare_call(
+    instance: &mut Instance,
+    ctx: &PluginContext,
+    limits: &crate::package::Limits,
+) -> Result<(), Failure> {
+    instance
+        .store
+        .set_fuel(limits.fuel_per_call)
+        .map_err(|e| Failure::Unavailable(e.to_string()))?;
+    instance.store.set_epoch_deadline(ticks_for(limits.timeout));
+    ctx.deadline.set(limits.timeout);
+    Ok(())
+}
+
+/// One line saying why a call trapped, for the operator and the stats.
+fn describe_trap(error: &wasmtime::Error, ctx: &PluginContext) -> String {
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => format!(
+                "ran out of fuel ({} units per call)",
+                ctx.limits.fuel_per_call
+            ),
+            Trap::Interrupt => format!("exceeded its {:?} deadline", ctx.limits.timeout),
+            Trap::StackOverflow => "overflowed its stack".to_owned(),
+            Trap::UnreachableCodeReached => {
+                "trapped: the guest panicked or hit unreachable code".to_owned()
+            }
+            other => format!("trapped: {other}"),
+        };
+    }
+    // Host-raised traps (the memory limiter) carry their own message as the
+    // root cause, under wasmtime's "error while executing at wasm backtrace"
+    // context; the backtrace goes to the debug log.
+    tracing::debug!(plugin = %ctx.name, "trap details: {error:?}");
+    let root = error.root_cause().to_string();
+    root.lines().next().unwrap_or("trapped").to_owned()
+}
+
+fn is_limit(reason: &str) -> bool {
+    reason.contains("fuel")
+        || reason.contains("deadline")
+        || reason.contains("memory limit")
+        || reason.contains("stack")
+}
