@@ -1,0 +1,105 @@
+//! The `rosey` command tree: one file per command group.
+
+mod chat;
+mod logs;
+mod plugin;
+mod service;
+mod version;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use rosey_host::home::{DEFAULT_HOME, RoseyHome};
+
+use crate::output::OutputFormat;
+
+/// Rosey runs third-party chat-bot plugins (WebAssembly components) in a
+/// hard sandbox, and connects them to your bot over NATS.
+///
+/// A first run:
+///
+///   rosey plugin build example-plugins/quote-bot
+///   rosey plugin install example-plugins/quote-bot/quote-bot-0.1.0.roseyplug
+///   rosey start            # also starts a local nats-server
+///   rosey chat             # talk to your plugins: !quote add hello
+#[derive(Debug, Parser)]
+#[command(
+    name = "rosey",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Rosey's data directory (plugins, databases, logs).
+    #[arg(long, global = true, env = "ROSEY_HOME", default_value = DEFAULT_HOME)]
+    home: PathBuf,
+
+    /// An external NATS server (e.g. nats://127.0.0.1:4222). Without it,
+    /// `rosey start` runs and supervises a local nats-server.
+    #[arg(long, global = true, env = "ROSEY_NATS_URL")]
+    nats_url: Option<String>,
+
+    /// Output format for commands that report.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build, install, inspect and remove plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Start the host (in the background unless --foreground).
+    Start(service::Start),
+    /// Stop the background host; plugins get `shutdown` first.
+    Stop(service::Stop),
+    /// Stop the host if it runs, then start it.
+    Restart(service::Start),
+    /// Show the host, NATS, and every plugin's state and counters.
+    Status,
+    /// Show the host's log.
+    Logs(logs::Logs),
+    /// Play the bot core: what you type is a chat message; replies are printed.
+    Chat(chat::Chat),
+    /// Show versions: Rosey, the plugin API it serves, wasmtime.
+    Version,
+}
+
+/// What every command gets: the parsed global options.
+pub struct Context {
+    pub home: RoseyHome,
+    pub nats_url: Option<String>,
+    pub output: OutputFormat,
+}
+
+impl Cli {
+    /// The default log filter: the foreground host logs at info, the rest
+    /// only warn.
+    pub fn log_default(&self) -> &'static str {
+        match &self.command {
+            Command::Start(start) | Command::Restart(start) if start.foreground => "info",
+            _ => "warn",
+        }
+    }
+
+    pub fn run(self) -> anyhow::Result<()> {
+        let ctx = Context {
+            home: RoseyHome::new(self.home),
+            nats_url: self.nats_url,
+            output: self.output,
+        };
+        match self.command {
+            Command::Plugin(command) => command.run(&ctx),
+            Command::Start(start) => start.run(&ctx),
+            Command::Stop(stop) => stop.run(&ctx),
+            Command::Restart(start) => service::restart(&ctx, start),
+            Command::Status => service::status(&ctx),
+            Command::Logs(logs) => logs.run(&ctx),
+            Command::Chat(chat) => chat.run(&ctx),
+            Command::Version => version::run(&ctx),
+        }
+    }
+}

@@ -1,0 +1,599 @@
+//! `rosey plugin ...`: build, install, inspect, enable, disable, remove.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use rosey_host::install;
+use rosey_host::package::{Manifest, Package, Permission, PluginName};
+use rosey_host::registry::Registry;
+use rosey_host::runtime::{RoseyEngine, Runtime};
+use serde::Serialize;
+
+use super::Context;
+use crate::output::{OutputFormat, Table, ago, human_bytes, print_json};
+use crate::process;
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Build a plugin project into a `.roseyplug` archive.
+    ///
+    /// A Rust project (Cargo.toml beside manifest.yaml) is compiled with
+    /// `cargo build --release --target wasm32-wasip2`; a project in another
+    /// language provides its component as `plugin.wasm` beside the manifest.
+    /// The manifest is also embedded in the component, so the bare `.wasm`
+    /// can be installed too.
+    Build(Build),
+    /// Install a plugin from a `.roseyplug` archive or a `.wasm` component
+    /// built by `rosey plugin build`.
+    ///
+    /// Shows what the plugin asks for (permissions, subjects, commands,
+    /// limits) and asks for approval; without a terminal, pass --yes.
+    Install(Install),
+    /// List installed plugins.
+    List,
+    /// Show one plugin: permissions, limits, storage used, history.
+    Info(Name),
+    /// Enable a plugin (it runs at the next host start).
+    Enable(Name),
+    /// Disable a plugin (it stops at the next host start; its data is kept).
+    Disable(Name),
+    /// Remove a plugin and ALL its data (database, files, config).
+    Remove(Remove),
+}
+
+#[derive(Debug, Args)]
+pub struct Build {
+    /// The plugin project (the directory holding manifest.yaml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write the archive [default: DIR/<name>-<version>.roseyplug].
+    #[arg(short, long)]
+    output_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Install {
+    /// A `.roseyplug` archive or a `.wasm` component carrying its manifest.
+    source: PathBuf,
+    /// Approve the permissions shown without asking.
+    #[arg(short, long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Name {
+    /// The plugin's name.
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Remove {
+    /// The plugin's name.
+    name: String,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    yes: bool,
+}
+
+impl PluginCommand {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        match self {
+            Self::Build(build) => build.run(ctx),
+            Self::Install(install) => install.run(ctx),
+            Self::List => list(ctx),
+            Self::Info(name) => info(ctx, &name.name),
+            Self::Enable(name) => set_enabled(ctx, &name.name, true),
+            Self::Disable(name) => set_enabled(ctx, &name.name, false),
+            Self::Remove(remove) => remove.run(ctx),
+        }
+    }
+}
+
+fn parse_name(name: &str) -> Result<PluginName> {
+    name.parse::<PluginName>()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn restart_hint(ctx: &Context) {
+    if process::running_pid(&ctx.home).is_some() && ctx.output == OutputFormat::Text {
+        eprintln!("note: the host is running; apply this with `rosey restart`");
+    }
+}
+
+// ---------------------------------------------------------------- build
+
+#[derive(Serialize)]
+struct BuildReport {
+    name: String,
+    version: String,
+    archive: PathBuf,
+    wasm_bytes: usize,
+    archive_bytes: usize,
+}
+
+impl Build {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let dir = &self.dir;
+        let manifest_path = dir.join("manifest.yaml");
+        let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+            format!(
+                "no manifest at {} (is {} a plugin project?)",
+                manifest_path.display(),
+                dir.display()
+            )
+        })?;
+        let manifest = Manifest::from_yaml(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let wasm = if dir.join("Cargo.toml").is_file() {
+            cargo_build(dir)?
+        } else if dir.join("plugin.wasm").is_file() {
+            std::fs::read(dir.join("plugin.wasm"))?
+        } else {
+            bail!(
+                "{} has neither a Cargo.toml (a Rust plugin) nor a plugin.wasm (a component \
+                 built by another toolchain) beside its manifest.yaml",
+                dir.display()
+            );
+        };
+        let wasm_bytes = wasm.len();
+        let package = Package::from_project_dir(dir, wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let archive = package
+            .write_archive()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let out = self.output_file.unwrap_or_else(|| {
+            dir.join(format!("{}-{}.roseyplug", manifest.name, manifest.version))
+        });
+        std::fs::write(&out, &archive)
+            .with_context(|| format!("could not write {}", out.display()))?;
+        let report = BuildReport {
+            name: manifest.name.to_string(),
+            version: manifest.version.to_string(),
+            archive: out,
+            wasm_bytes,
+            archive_bytes: archive.len(),
+        };
+        match ctx.output {
+            OutputFormat::Json => print_json(&report),
+            OutputFormat::Text => {
+                println!(
+                    "Built {} {} → {} (component {}, archive {})",
+                    report.name,
+                    report.version,
+                    report.archive.display(),
+                    human_bytes(report.wasm_bytes as u64),
+                    human_bytes(report.archive_bytes as u64)
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Build the Rust plugin in `dir` for wasm32-wasip2 and return its component.
+fn cargo_build(dir: &Path) -> Result<Vec<u8>> {
+    let manifest = dir.join("Cargo.toml");
+    let manifest = manifest.canonicalize().unwrap_or(manifest);
+    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        // Debug info is ~97% of an unstripped component and the host never
+        // uses it; strip it unless the author's profile says otherwise.
+        .env(
+            "CARGO_PROFILE_RELEASE_DEBUG",
+            std::env::var("CARGO_PROFILE_RELEASE_DEBUG").unwrap_or_else(|_| "false".into()),
+        )
+        .env(
+            "CARGO_PROFILE_RELEASE_STRIP",
+            std::env::var("CARGO_PROFILE_RELEASE_STRIP").unwrap_or_else(|_| "debuginfo".into()),
+        )
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!("cargo was not found: install Rust from https://rustup.rs")
+            } else {
+                anyhow::Error::new(e).context("could not run cargo")
+            }
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let missing_target = stdout.contains("can't find crate for `core`")
+            || stdout.contains("can't find crate for `std`")
+            || stdout.contains("wasm32-wasip2");
+        if missing_target {
+            bail!(
+                "cargo build failed: is the target installed? run `rustup target add wasm32-wasip2`"
+            );
+        }
+        bail!("cargo build failed (see the compiler output above)");
+    }
+    let mut wasm = None;
+    for line in stdout.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let same_package =
+            message["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path());
+        let cdylib = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "cdylib"));
+        if !(same_package && cdylib) {
+            continue;
+        }
+        if let Some(files) = message["filenames"].as_array() {
+            wasm = files
+                .iter()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(".wasm"))
+                .map(PathBuf::from);
+        }
+    }
+    let wasm = wasm.with_context(|| {
+        format!(
+            "cargo built no .wasm for {}: the crate needs `[lib] crate-type = [\"cdylib\"]`",
+            manifest.display()
+        )
+    })?;
+    std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))
+}
+
+// -------------------------------------------------------------- install
+
+#[derive(Serialize)]
+struct InstallReport {
+    name: String,
+    version: String,
+    path: PathBuf,
+    digest: String,
+    migrations_applied: usize,
+    compile_ms: u128,
+    total_ms: u128,
+}
+
+impl Install {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let started = Instant::now();
+        let package = Package::read_file(&self.source)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.source.display()))?;
+        if ctx.output == OutputFormat::Text {
+            describe(&package.manifest);
+        }
+        if !self.yes {
+            let question = format!(
+                "Install {} {} with these permissions?",
+                package.manifest.name, package.manifest.version
+            );
+            if !confirm(
+                &question,
+                "re-run with --yes to approve the permissions shown",
+            )? {
+                bail!("installation cancelled; nothing was changed");
+            }
+        }
+        let runtime = Runtime::new(RoseyEngine::new()?)?;
+        let report = install::install(&ctx.home, &runtime, &package)?;
+        let out = InstallReport {
+            name: report.plugin.name.to_string(),
+            version: report.plugin.version.to_string(),
+            path: report.path.clone(),
+            digest: report.plugin.digest.clone(),
+            migrations_applied: report.migrations_applied,
+            compile_ms: report.compile_time.as_millis(),
+            total_ms: started.elapsed().as_millis(),
+        };
+        match ctx.output {
+            OutputFormat::Json => print_json(&out)?,
+            OutputFormat::Text => println!(
+                "Installed {} {} into {} (compiled in {} ms, {} migration(s) applied)",
+                out.name,
+                out.version,
+                out.path.display(),
+                out.compile_ms,
+                out.migrations_applied
+            ),
+        }
+        restart_hint(ctx);
+        Ok(())
+    }
+}
+
+/// What a permission lets a plugin do, in words.
+fn explain(permission: Permission) -> &'static str {
+    match permission {
+        Permission::ReadMessages => "read every chat message in the channels the bot is in",
+        Permission::SendMessages => "send chat messages on its own",
+        Permission::DatabaseAccess => "keep data in its own private database",
+        Permission::FileRead => "read files in its own /data directory",
+        Permission::FileWrite => "write files in its own /data directory",
+        Permission::HttpRequests => "make HTTP requests to the hosts listed below",
+    }
+}
+
+/// Print what the plugin asks for (on stderr, so stdout stays for data).
+fn describe(m: &Manifest) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(
+        e,
+        "{} {}{}",
+        m.name,
+        m.version,
+        m.description
+            .as_ref()
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default()
+    );
+    if let Some(author) = &m.author {
+        let _ = writeln!(e, "  author: {author}");
+    }
+    if m.permissions.is_empty() {
+        let _ = writeln!(e, "  permissions: none");
+    } else {
+        let _ = writeln!(e, "  permissions:");
+        for p in &m.permissions {
+            let _ = writeln!(e, "    {:<16} {}", p.as_str(), explain(*p));
+        }
+    }
+    if !m.network.allowed_hosts.is_empty() {
+        let _ = writeln!(e, "  network: {}", m.network.allowed_hosts.join(", "));
+    }
+    if !m.subjects.subscribe.is_empty() {
+        let _ = writeln!(e, "  subscribes to: {}", m.subjects.subscribe.join(", "));
+    }
+    if !m.subjects.publish.is_empty() {
+        let _ = writeln!(e, "  publishes on: {}", m.subjects.publish.join(", "));
+    }
+    if !m.commands.is_empty() {
+        let names: Vec<String> = m.commands.iter().map(|c| format!("!{}", c.name)).collect();
+        let _ = writeln!(e, "  commands: {}", names.join(", "));
+    }
+    let l = m.limits();
+    let _ = writeln!(
+        e,
+        "  limits: memory {}, {:?} per call, fuel {} per call, storage {}, publish {}",
+        human_bytes(l.memory),
+        l.timeout,
+        l.fuel_per_call,
+        human_bytes(l.storage),
+        l.publish_rate
+    );
+}
+
+/// Ask a yes/no question on the terminal; without one, refuse with `hint`.
+fn confirm(question: &str, hint: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("not approved: there is no terminal to ask on; {hint}");
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+// ------------------------------------------------------- list and info
+
+#[derive(Serialize)]
+struct Listed {
+    name: String,
+    version: String,
+    enabled: bool,
+    state: Option<String>,
+    description: Option<String>,
+}
+
+fn list(ctx: &Context) -> Result<()> {
+    let plugins = if ctx.home.host_db().exists() {
+        Registry::open(&ctx.home.host_db())?.list()?
+    } else {
+        Vec::new()
+    };
+    let status = process::read_status(&ctx.home);
+    let rows: Vec<Listed> = plugins
+        .iter()
+        .map(|p| Listed {
+            name: p.name.to_string(),
+            version: p.version.to_string(),
+            enabled: p.enabled,
+            state: status.as_ref().and_then(|s| {
+                s.plugins
+                    .iter()
+                    .find(|q| q.name == p.name.as_str())
+                    .map(|q| q.state.to_string())
+            }),
+            description: p.manifest().ok().and_then(|m| m.description),
+        })
+        .collect();
+    match ctx.output {
+        OutputFormat::Json => print_json(&rows),
+        OutputFormat::Text => {
+            if rows.is_empty() {
+                println!(
+                    "No plugins installed. Install one with `rosey plugin install FILE.roseyplug`."
+                );
+                return Ok(());
+            }
+            let mut table = Table::new(vec!["NAME", "VERSION", "ENABLED", "STATE", "DESCRIPTION"]);
+            for r in rows {
+                table.row(vec![
+                    r.name,
+                    r.version,
+                    if r.enabled { "yes".into() } else { "no".into() },
+                    r.state.unwrap_or_else(|| "-".into()),
+                    r.description.unwrap_or_default(),
+                ]);
+            }
+            table.print();
+            Ok(())
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Info {
+    name: String,
+    version: String,
+    enabled: bool,
+    description: Option<String>,
+    author: Option<String>,
+    path: PathBuf,
+    digest: String,
+    installed_at: i64,
+    permissions: Vec<&'static str>,
+    subscribe: Vec<String>,
+    publish: Vec<String>,
+    commands: Vec<String>,
+    limits: serde_json::Value,
+    storage_used: u64,
+    history: Vec<serde_json::Value>,
+}
+
+fn info(ctx: &Context, name: &str) -> Result<()> {
+    let name = parse_name(name)?;
+    let registry = Registry::open(&ctx.home.host_db())?;
+    let plugin = registry.get(&name)?.with_context(|| {
+        format!("no plugin named \"{name}\" is installed (see `rosey plugin list`)")
+    })?;
+    let manifest = plugin.manifest()?;
+    let paths = ctx.home.plugin(&name);
+    let limits = manifest.limits();
+    let info = Info {
+        name: name.to_string(),
+        version: plugin.version.to_string(),
+        enabled: plugin.enabled,
+        description: manifest.description.clone(),
+        author: manifest.author.clone(),
+        path: paths.root.clone(),
+        digest: plugin.digest.clone(),
+        installed_at: plugin.installed_at,
+        permissions: manifest.permissions.iter().map(|p| p.as_str()).collect(),
+        subscribe: manifest.subjects.subscribe.clone(),
+        publish: manifest.subjects.publish.clone(),
+        commands: manifest.commands.iter().map(|c| c.name.to_string()).collect(),
+        limits: serde_json::json!({
+            "memory": limits.memory,
+            "fuel_per_call": limits.fuel_per_call,
+            "timeout_ms": limits.timeout.as_millis() as u64,
+            "storage": limits.storage,
+            "publish_rate": limits.publish_rate.to_string(),
+        }),
+        storage_used: install::storage_used(&paths),
+        history: registry
+            .history(&name)?
+            .into_iter()
+            .map(|(at, event, detail)| serde_json::json!({"at": at, "event": event, "detail": detail}))
+            .collect(),
+    };
+    match ctx.output {
+        OutputFormat::Json => print_json(&info),
+        OutputFormat::Text => {
+            println!(
+                "{} {}{}",
+                info.name,
+                info.version,
+                if info.enabled { "" } else { " (disabled)" }
+            );
+            if let Some(d) = &info.description {
+                println!("  {d}");
+            }
+            println!("  path:        {}", info.path.display());
+            println!("  installed:   {} ago", ago(info.installed_at));
+            println!("  digest:      sha256:{}", info.digest);
+            println!(
+                "  permissions: {}",
+                if info.permissions.is_empty() {
+                    "none".into()
+                } else {
+                    info.permissions.join(", ")
+                }
+            );
+            if !info.commands.is_empty() {
+                println!(
+                    "  commands:    {}",
+                    info.commands
+                        .iter()
+                        .map(|c| format!("!{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if !info.subscribe.is_empty() {
+                println!("  subscribes:  {}", info.subscribe.join(", "));
+            }
+            if !info.publish.is_empty() {
+                println!("  publishes:   {}", info.publish.join(", "));
+            }
+            println!(
+                "  limits:      memory {}, {:?} and {} fuel per call, publish {}",
+                human_bytes(limits.memory),
+                limits.timeout,
+                limits.fuel_per_call,
+                limits.publish_rate
+            );
+            println!(
+                "  storage:     {} of {}",
+                human_bytes(info.storage_used),
+                human_bytes(limits.storage)
+            );
+            Ok(())
+        }
+    }
+}
+
+fn set_enabled(ctx: &Context, name: &str, enabled: bool) -> Result<()> {
+    let name = parse_name(name)?;
+    let registry = Registry::open(&ctx.home.host_db())?;
+    if !registry.set_enabled(&name, enabled)? {
+        bail!("no plugin named \"{name}\" is installed (see `rosey plugin list`)");
+    }
+    if ctx.output == OutputFormat::Json {
+        print_json(&serde_json::json!({ "name": name.as_str(), "enabled": enabled }))?;
+    } else {
+        println!("{} {name}", if enabled { "Enabled" } else { "Disabled" });
+    }
+    restart_hint(ctx);
+    Ok(())
+}
+
+impl Remove {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let name = parse_name(&self.name)?;
+        if let Some(pid) = process::running_pid(&ctx.home) {
+            bail!(
+                "the host is running (pid {pid}) and may be using \"{name}\": stop it first \
+                 with `rosey stop`, then remove"
+            );
+        }
+        if !self.yes
+            && !confirm(
+                &format!("Remove {name} and delete all its data (database, files, config)?"),
+                "re-run with --yes to confirm",
+            )?
+        {
+            bail!("removal cancelled; nothing was changed");
+        }
+        install::remove(&ctx.home, &name)?;
+        if ctx.output == OutputFormat::Json {
+            print_json(&serde_json::json!({ "name": name.as_str(), "removed": true }))
+        } else {
+            println!("Removed {name} and all its data");
+            Ok(())
+        }
+    }
+}

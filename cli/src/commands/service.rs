@@ -1,0 +1,321 @@
+//! `rosey start | stop | restart | status`.
+
+use std::fs::{self, OpenOptions};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use rosey_host::home::RoseyHome;
+use rosey_host::nats::ManagedNats;
+use rosey_host::supervisor::{Host, HostConfig};
+use serde::Serialize;
+
+use super::Context;
+use crate::output::{OutputFormat, Table, ago, human_bytes, print_json};
+use crate::process;
+
+/// How long `rosey start` waits for the background host to be ready (the
+/// first start compiles every plugin).
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Args)]
+pub struct Start {
+    /// Run in the foreground (for systemd, containers and debugging); logs go
+    /// to stderr and Ctrl-C stops the host.
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Stop {
+    /// How long to wait for plugins to shut down before giving up.
+    #[arg(long, default_value_t = 30)]
+    timeout_secs: u64,
+}
+
+impl Start {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        ctx.home.ensure()?;
+        if let Some(pid) = process::running_pid(&ctx.home) {
+            bail!(
+                "Rosey is already running (pid {pid}); stop it with `rosey stop` or use `rosey restart`"
+            );
+        }
+        if self.foreground {
+            run_foreground(ctx)
+        } else {
+            start_background(ctx)
+        }
+    }
+}
+
+fn run_foreground(ctx: &Context) -> Result<()> {
+    fs::write(ctx.home.pid_file(), std::process::id().to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rosey")
+        .build()?;
+    let result = runtime.block_on(serve(ctx));
+    let _ = fs::remove_file(ctx.home.pid_file());
+    result
+}
+
+async fn serve(ctx: &Context) -> Result<()> {
+    let mut managed = None;
+    let url = match &ctx.nats_url {
+        Some(url) => url.clone(),
+        None => {
+            let server = ManagedNats::start(Some(&ctx.home.logs_dir().join("nats.log"))).await?;
+            tracing::info!(url = %server.url(), pid = server.pid(), "started a managed nats-server");
+            let url = server.url();
+            managed = Some(server);
+            url
+        }
+    };
+    let mut config = HostConfig::new(ctx.home.clone(), url);
+    config.managed_nats = managed.is_some();
+    config.nats_pid = managed.as_ref().and_then(|m| m.pid());
+    let host = Host::start(config).await?;
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut watch = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = watch.tick() => {
+                if let Some(server) = managed.as_mut() {
+                    match server.restart_if_exited().await {
+                        Ok(true) => tracing::warn!("the managed nats-server exited; restarted it"),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!("the managed nats-server exited and could not be restarted: {e:#}"),
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!("stopping");
+    host.shutdown().await;
+    if let Some(server) = managed {
+        server.stop().await;
+    }
+    Ok(())
+}
+
+fn start_background(ctx: &Context) -> Result<()> {
+    let home = absolute(ctx.home.root())?;
+    let _ = fs::remove_file(ctx.home.status_file());
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ctx.home.host_log())
+        .with_context(|| format!("could not open {}", ctx.home.host_log().display()))?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("start")
+        .arg("--foreground")
+        .arg("--home")
+        .arg(&home);
+    if let Some(url) = &ctx.nats_url {
+        command.arg("--nats-url").arg(url);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own process group: closing the terminal does not stop the host.
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
+        .context("could not start the host process")?;
+    let pid = child.id();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = process::read_status(&RoseyHome::new(&home)).filter(|s| s.pid == pid)
+        {
+            report_started(ctx, &status, started.elapsed())?;
+            return Ok(());
+        }
+        if let Some(exit) = child.try_wait()? {
+            bail!(
+                "the host exited during start-up ({exit}); the end of {}:\n{}",
+                ctx.home.host_log().display(),
+                tail(&ctx.home.host_log(), 15)
+            );
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            bail!(
+                "the host (pid {pid}) was not ready after {READY_TIMEOUT:?}; see {}",
+                ctx.home.host_log().display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn report_started(
+    ctx: &Context,
+    status: &rosey_host::supervisor::status::HostStatus,
+    took: Duration,
+) -> Result<()> {
+    if ctx.output == OutputFormat::Json {
+        return print_json(status);
+    }
+    println!(
+        "Rosey is running (pid {}), ready in {} ms",
+        status.pid,
+        took.as_millis()
+    );
+    println!(
+        "  NATS: {}{}",
+        status.nats_url,
+        if status.managed_nats {
+            " (managed by Rosey)"
+        } else {
+            ""
+        }
+    );
+    let running: Vec<String> = status
+        .plugins
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.state))
+        .collect();
+    println!(
+        "  plugins: {}",
+        if running.is_empty() {
+            "none installed".into()
+        } else {
+            running.join(", ")
+        }
+    );
+    println!("  logs: rosey logs -f    chat: rosey chat    stop: rosey stop");
+    Ok(())
+}
+
+impl Stop {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        let Some(pid) = process::running_pid(&ctx.home) else {
+            let _ = fs::remove_file(ctx.home.pid_file());
+            if ctx.output == OutputFormat::Json {
+                return print_json(&serde_json::json!({ "stopped": false, "running": false }));
+            }
+            println!("Rosey is not running");
+            return Ok(());
+        };
+        process::terminate(pid)?;
+        if !process::wait_exit(pid, Duration::from_secs(self.timeout_secs)) {
+            bail!(
+                "the host (pid {pid}) did not stop within {}s; see `rosey logs`",
+                self.timeout_secs
+            );
+        }
+        if ctx.output == OutputFormat::Json {
+            return print_json(&serde_json::json!({ "stopped": true, "pid": pid }));
+        }
+        println!("Stopped Rosey (pid {pid})");
+        Ok(())
+    }
+}
+
+pub fn restart(ctx: &Context, start: Start) -> Result<()> {
+    if process::running_pid(&ctx.home).is_some() {
+        Stop { timeout_secs: 30 }.run(ctx)?;
+    }
+    start.run(ctx)
+}
+
+#[derive(Serialize)]
+struct NotRunning {
+    running: bool,
+}
+
+pub fn status(ctx: &Context) -> Result<()> {
+    let Some(status) = process::read_status(&ctx.home) else {
+        if ctx.output == OutputFormat::Json {
+            return print_json(&NotRunning { running: false });
+        }
+        println!("Rosey is not running (start it with `rosey start`)");
+        return Ok(());
+    };
+    if ctx.output == OutputFormat::Json {
+        let mut value = serde_json::to_value(&status)?;
+        value["running"] = serde_json::Value::Bool(true);
+        return print_json(&value);
+    }
+    println!(
+        "Rosey {} running (pid {}), up {}",
+        status.version,
+        status.pid,
+        ago(status.started_at)
+    );
+    println!(
+        "  NATS: {} {}{}",
+        status.nats_url,
+        if status.nats_connected {
+            "connected"
+        } else {
+            "DISCONNECTED"
+        },
+        if status.managed_nats {
+            ", managed by Rosey"
+        } else {
+            ""
+        }
+    );
+    if status.plugins.is_empty() {
+        println!("  no plugins installed");
+        return Ok(());
+    }
+    let mut table = Table::new(vec![
+        "PLUGIN",
+        "VERSION",
+        "STATE",
+        "SINCE",
+        "MEMORY",
+        "MSGS",
+        "CMDS",
+        "ERRORS",
+        "TRAPS",
+        "RESTARTS",
+        "LAST ERROR",
+    ]);
+    for p in &status.plugins {
+        table.row(vec![
+            p.name.clone(),
+            p.version.clone(),
+            p.state.to_string(),
+            ago(p.since),
+            format!("{}/{}", human_bytes(p.memory), human_bytes(p.memory_limit)),
+            p.stats.messages.to_string(),
+            p.stats.commands.to_string(),
+            p.stats.errors.to_string(),
+            p.stats.traps.to_string(),
+            p.stats.restarts.to_string(),
+            p.error
+                .clone()
+                .or(p.stats.last_error.clone())
+                .unwrap_or_default(),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<std::path::PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
