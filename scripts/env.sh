@@ -1,0 +1,4 @@
+# Sourced by the scripts: one build cache outside the clone, shared by the
+# host build, the tests and the guest components.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rosey-target}"
+export ROSEY_GUEST_TARGET_DIR="${ROSEY_GUEST_TARGET_DIR:-$CARGO_TARGET_DIR/guests}"

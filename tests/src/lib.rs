@@ -1,0 +1,147 @@
+//! Shared pieces of Rosey's end-to-end tests: where the guest components and
+//! the `rosey` binary are, a real `nats-server` on a free port, a NATS client
+//! that plays the bot core, and temporary homes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use futures::StreamExt;
+use rosey_host::protocol::{self, ChatMessage, SendMessage};
+
+pub use rosey_host::nats::ManagedNats;
+
+/// Where the guest components were built (`<name>.wasm`, `-` as `_`).
+pub const GUEST_DIR: &str = env!("ROSEY_GUEST_DIR");
+/// The target dir the guests were built in; pass it to `rosey plugin build`
+/// as CARGO_TARGET_DIR so it finds them already built.
+pub const GUEST_TARGET_DIR: &str = env!("ROSEY_GUEST_TARGET_DIR");
+/// The workspace root.
+pub const WORKSPACE_ROOT: &str = env!("ROSEY_WORKSPACE_ROOT");
+
+/// The built component of guest crate `name`.
+pub fn guest_wasm(name: &str) -> PathBuf {
+    Path::new(GUEST_DIR).join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// A directory of the workspace, e.g. `example-plugins/echo`.
+pub fn workspace_path(relative: &str) -> PathBuf {
+    Path::new(WORKSPACE_ROOT).join(relative)
+}
+
+/// The `rosey` binary. Cargo builds it for `cargo test` because the CLI
+/// crate has integration tests; `ROSEY_BIN` overrides.
+pub fn rosey_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("ROSEY_BIN") {
+        return bin.into();
+    }
+    // target/<profile>/deps/<test-binary> → target/<profile>/rosey
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("rosey");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (which builds it), \
+         or `cargo build -p rosey-cli` first",
+        bin.display()
+    );
+    bin
+}
+
+/// Run `rosey` with `args` against `home` (and `nats_url`, if any).
+pub fn rosey(home: &Path, nats_url: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(rosey_bin());
+    command
+        .args(args)
+        .env("ROSEY_HOME", home)
+        .env("CARGO_TARGET_DIR", GUEST_TARGET_DIR)
+        .env_remove("ROSEY_NATS_URL")
+        .stdin(std::process::Stdio::null());
+    if let Some(url) = nats_url {
+        command.env("ROSEY_NATS_URL", url);
+    }
+    command.output().expect("could not run rosey")
+}
+
+/// Run `rosey` and insist that it succeeds; returns stdout.
+pub fn rosey_ok(home: &Path, nats_url: Option<&str>, args: &[&str]) -> String {
+    let output = rosey(home, nats_url, args);
+    assert!(
+        output.status.success(),
+        "rosey {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A NATS client that plays the bot core: sends chat lines, reads replies.
+pub struct BotCore {
+    client: async_nats::Client,
+    replies: async_nats::Subscriber,
+    counter: u64,
+}
+
+impl BotCore {
+    /// Connect to `url` and listen on `rosey.chat.send_message`.
+    pub async fn connect(url: &str) -> Self {
+        let client = async_nats::connect(url).await.unwrap();
+        let replies = client.subscribe(protocol::SEND_MESSAGE).await.unwrap();
+        client.flush().await.unwrap();
+        Self {
+            client,
+            replies,
+            counter: 0,
+        }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// Say `text` in `lobby` as `alice`; returns the message id.
+    pub async fn say(&mut self, text: &str) -> String {
+        self.counter += 1;
+        let id = format!("m-{}", self.counter);
+        let message = ChatMessage {
+            id: Some(id.clone()),
+            channel: "lobby".into(),
+            user: "alice".into(),
+            text: text.into(),
+            timestamp: Some(1_732_240_000_000),
+        };
+        self.client
+            .publish(
+                protocol::CHAT_MESSAGE,
+                serde_json::to_vec(&message).unwrap().into(),
+            )
+            .await
+            .unwrap();
+        self.client.flush().await.unwrap();
+        id
+    }
+
+    /// The next chat reply, within `within`.
+    pub async fn reply(&mut self, within: Duration) -> Option<SendMessage> {
+        let message = tokio::time::timeout(within, self.replies.next())
+            .await
+            .ok()??;
+        Some(serde_json::from_slice(&message.payload).expect("a reply that is not a SendMessage"))
+    }
+
+    /// Say `text` and return the reply to it (ignoring replies to others).
+    pub async fn ask(&mut self, text: &str) -> SendMessage {
+        let id = self.say(text).await;
+        loop {
+            let reply = self
+                .reply(Duration::from_secs(20))
+                .await
+                .unwrap_or_else(|| panic!("no reply to {text:?} within 20 s"));
+            if reply.reply_to.as_deref() == Some(id.as_str()) {
+                return reply;
+            }
+        }
+    }
+}

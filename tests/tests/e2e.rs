@@ -1,0 +1,232 @@
+//! The foundation, end to end, with real parts only: the example plugins are
+//! built from source by `rosey plugin build`, installed with `rosey plugin
+//! install` into a temporary home, run by a background `rosey start` on a
+//! real `nats-server`, and talked to over NATS the way the bot core does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rosey_host::protocol::{CommandExecute, CommandResult};
+use rosey_tests::{BotCore, ManagedNats, rosey, rosey_ok, workspace_path};
+
+fn build(home: &Path, plugin: &str, out: &Path) {
+    let dir = workspace_path(&format!("example-plugins/{plugin}"));
+    rosey_ok(
+        home,
+        None,
+        &[
+            "plugin",
+            "build",
+            dir.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(out.is_file(), "{} was not written", out.display());
+}
+
+/// Stops the background host even when an assertion fails mid-test.
+struct StopOnDrop<'a>(&'a Path);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = rosey(self.0, None, &["stop"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
+    let nats = ManagedNats::start(None).await.unwrap();
+    let url = nats.url();
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+
+    // Build both examples from source and package them.
+    let echo = work.path().join("echo.roseyplug");
+    let quotes = work.path().join("quote-bot.roseyplug");
+    build(&home, "echo", &echo);
+    build(&home, "quote-bot", &quotes);
+
+    // Without a terminal and without --yes, nothing is installed.
+    let refused = rosey(&home, None, &["plugin", "install", echo.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--yes"),
+        "the refusal must say how to approve: {stderr}"
+    );
+    assert!(!home.join("plugins/echo").exists());
+
+    for archive in [&echo, &quotes] {
+        rosey_ok(
+            &home,
+            None,
+            &["plugin", "install", archive.to_str().unwrap(), "--yes"],
+        );
+    }
+    let list: serde_json::Value = serde_json::from_str(&rosey_ok(
+        &home,
+        None,
+        &["plugin", "list", "--output", "json"],
+    ))
+    .unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "quote-bot"]);
+
+    rosey_ok(&home, Some(&url), &["start"]);
+    let _stop = StopOnDrop(&home);
+    let mut bot = BotCore::connect(&url).await;
+
+    let reply = bot.ask("!echo hello there").await;
+    assert_eq!(reply.text, "hello there");
+    assert_eq!(reply.plugin, "echo");
+    assert_eq!(reply.channel, "lobby");
+
+    assert_eq!(
+        bot.ask("!quote").await.text,
+        "No quotes yet. Add one with !quote add <text>"
+    );
+    assert_eq!(
+        bot.ask("!quote add The cake is a lie").await.text,
+        "Added quote #1."
+    );
+    assert_eq!(
+        bot.ask("!quote add Stay a while and listen").await.text,
+        "Added quote #2."
+    );
+    let found = bot.ask("!quote search cake").await.text;
+    assert!(
+        found.contains("The cake is a lie") && !found.contains("Stay a while"),
+        "{found}"
+    );
+    assert!(
+        bot.ask("!quote 2")
+            .await
+            .text
+            .contains("Stay a while and listen")
+    );
+
+    // Direct command execution, correlated.
+    let mut results = bot
+        .client()
+        .subscribe("rosey.commands.echo.result")
+        .await
+        .unwrap();
+    bot.client().flush().await.unwrap();
+    let request = CommandExecute {
+        correlation_id: "c-7".into(),
+        command: "echo".into(),
+        args: vec!["via".into(), "execute".into()],
+        user: "alice".into(),
+        channel: "lobby".into(),
+    };
+    bot.client()
+        .publish(
+            "rosey.commands.echo.execute",
+            serde_json::to_vec(&request).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(20), results.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let result: CommandResult = serde_json::from_slice(&result.payload).unwrap();
+    assert_eq!(result.correlation_id, "c-7");
+    assert_eq!(result.message.as_deref(), Some("via execute"));
+
+    // Status reports both plugins running and counts what they did.
+    let status: serde_json::Value =
+        serde_json::from_str(&rosey_ok(&home, None, &["status", "--output", "json"])).unwrap();
+    assert_eq!(status["running"], true);
+    let quote_status = status["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "quote-bot")
+        .unwrap();
+    assert_eq!(quote_status["state"], "running");
+
+    // Restart the host: the quotes are still there.
+    rosey_ok(&home, None, &["stop"]);
+    rosey_ok(&home, Some(&url), &["start"]);
+    assert!(bot.ask("!quote 1").await.text.contains("The cake is a lie"));
+
+    // Remove quote-bot (the host must be stopped): nothing of it remains.
+    let busy = rosey(&home, None, &["plugin", "remove", "quote-bot", "--yes"]);
+    assert_eq!(
+        busy.status.code(),
+        Some(1),
+        "removing from a running host must be refused"
+    );
+    rosey_ok(&home, None, &["stop"]);
+    rosey_ok(&home, None, &["plugin", "remove", "quote-bot", "--yes"]);
+    assert!(!home.join("plugins/quote-bot").exists());
+    let staging = home.join("plugins/.staging");
+    let leftovers: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "staging leftovers: {leftovers:?}");
+    let db = rusqlite_count(&home.join("host.db"), "quote-bot");
+    assert_eq!(db, 0, "host.db still mentions quote-bot");
+    let list = rosey_ok(&home, None, &["plugin", "list"]);
+    assert!(
+        list.contains("echo") && !list.contains("quote-bot"),
+        "{list}"
+    );
+}
+
+/// Rows in host.db that mention `plugin`, read with the sqlite3-free
+/// registry API.
+fn rusqlite_count(db: &Path, plugin: &str) -> usize {
+    let registry = rosey_host::registry::Registry::open(db).unwrap();
+    let name = plugin.parse().unwrap();
+    registry.get(&name).unwrap().map_or(0, |_| 1) + registry.history(&name).unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bare_component_installs_only_with_an_embedded_manifest() {
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    // The raw cargo output carries no manifest.
+    let raw = rosey_tests::guest_wasm("echo");
+    let refused = rosey(
+        &home,
+        None,
+        &["plugin", "install", raw.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("rosey plugin build"),
+        "the error must say how to package it: {stderr}"
+    );
+
+    // With the manifest embedded (as `rosey plugin build` does), it installs.
+    let manifest =
+        std::fs::read_to_string(workspace_path("example-plugins/echo/manifest.yaml")).unwrap();
+    let wasm =
+        rosey_host::package::embed_manifest(&std::fs::read(&raw).unwrap(), &manifest).unwrap();
+    let bare = work.path().join("echo.wasm");
+    std::fs::write(&bare, wasm).unwrap();
+    rosey_ok(
+        &home,
+        None,
+        &["plugin", "install", bare.to_str().unwrap(), "--yes"],
+    );
+    let info: serde_json::Value = serde_json::from_str(&rosey_ok(
+        &home,
+        None,
+        &["plugin", "info", "echo", "--output", "json"],
+    ))
+    .unwrap();
+    assert_eq!(info["name"], "echo");
+    assert_eq!(info["permissions"].as_array().unwrap().len(), 0);
+}

@@ -1,0 +1,340 @@
+//! The sandbox, attacked by a hostile plugin built from source
+//! (`tests/guests/hostile`), through the real host and a real nats-server.
+//! Each test names the defence it proves; removing that defence makes the
+//! test fail (a hang becomes a missing reply, an escape becomes `ESCAPED`).
+//! Every test also checks that another plugin (echo) kept answering.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use rosey_host::home::RoseyHome;
+use rosey_host::package::{Manifest, Package, embed_manifest};
+use rosey_host::protocol::{CommandExecute, CommandResult};
+use rosey_host::runtime::{RoseyEngine, Runtime};
+use rosey_host::supervisor::{Host, HostConfig};
+use rosey_tests::{BotCore, ManagedNats, guest_wasm, workspace_path};
+
+/// A package from a project directory and a built guest, with its manifest
+/// optionally rewritten (`edit` maps the manifest text).
+fn package(project: &str, guest: &str, edit: impl Fn(String) -> String) -> Package {
+    let dir = workspace_path(project);
+    let raw = std::fs::read(guest_wasm(guest)).unwrap();
+    let mut package = Package::from_project_dir(&dir, raw.clone()).unwrap();
+    let yaml = edit(package.manifest_yaml.clone());
+    package.manifest = Manifest::from_yaml(&yaml).unwrap();
+    package.wasm = embed_manifest(&raw, &yaml).unwrap();
+    package.manifest_yaml = yaml;
+    package
+}
+
+fn hostile(edit: impl Fn(String) -> String) -> Package {
+    package("tests/guests/hostile", "hostile", edit)
+}
+
+fn echo() -> Package {
+    package("example-plugins/echo", "echo", |y| y)
+}
+
+struct Rig {
+    _work: tempfile::TempDir,
+    home: RoseyHome,
+    _nats: ManagedNats,
+    host: Option<Host>,
+    bot: BotCore,
+}
+
+impl Rig {
+    /// Install `packages` (plus echo) into a fresh home and start a host.
+    async fn start(packages: Vec<Package>, before_start: impl FnOnce(&RoseyHome)) -> Self {
+        let nats = ManagedNats::start(None).await.unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let home = RoseyHome::new(work.path().join("home"));
+        let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
+        for package in packages.iter().chain([echo()].iter()) {
+            rosey_host::install::install(&home, &runtime, package).unwrap();
+        }
+        before_start(&home);
+        let host = Host::start(HostConfig::new(home.clone(), nats.url()))
+            .await
+            .unwrap();
+        let bot = BotCore::connect(&nats.url()).await;
+        Self {
+            _work: work,
+            home,
+            _nats: nats,
+            host: Some(host),
+            bot,
+        }
+    }
+
+    async fn ask(&mut self, text: &str) -> String {
+        self.bot.ask(text).await.text
+    }
+
+    /// Run `!hostile <args>` on plugin `plugin` through rosey.commands.<plugin>.execute.
+    async fn execute(&mut self, plugin: &str, args: &[&str]) -> String {
+        let client = self.bot.client().clone();
+        let mut results = client
+            .subscribe(format!("rosey.commands.{plugin}.result"))
+            .await
+            .unwrap();
+        let mut errors = client
+            .subscribe(format!("rosey.commands.{plugin}.error"))
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+        let request = CommandExecute {
+            correlation_id: format!("c-{}", args.join("-")),
+            command: "hostile".into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            user: "alice".into(),
+            channel: "lobby".into(),
+        };
+        client
+            .publish(
+                format!("rosey.commands.{plugin}.execute"),
+                serde_json::to_vec(&request).unwrap().into(),
+            )
+            .await
+            .unwrap();
+        let within = Duration::from_secs(20);
+        tokio::select! {
+            Some(m) = results.next() => {
+                let r: CommandResult = serde_json::from_slice(&m.payload).unwrap();
+                r.message.unwrap_or_default()
+            }
+            Some(m) = errors.next() => {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+                format!("Error: {}", v["error"].as_str().unwrap())
+            }
+            _ = tokio::time::sleep(within) => panic!("no answer from {plugin} to {args:?}"),
+        }
+    }
+
+    /// The other plugin still answers, and the hostile one got a fresh instance.
+    async fn assert_host_healthy(&mut self) {
+        assert_eq!(self.ask("!echo still here").await, "still here");
+        assert_eq!(self.ask("!hostile ping").await, "pong");
+    }
+
+    fn status_of(&self, plugin: &str) -> rosey_host::supervisor::status::PluginStatus {
+        self.host
+            .as_ref()
+            .unwrap()
+            .status()
+            .plugins
+            .into_iter()
+            .find(|p| p.name == plugin)
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(host) = self.host.take() {
+            host.shutdown().await;
+        }
+    }
+}
+
+fn with_resources(resources: &'static str) -> impl Fn(String) -> String {
+    move |yaml: String| {
+        let start = yaml
+            .find("resources:")
+            .expect("the hostile manifest has resources");
+        format!("{}resources: {resources}\n", &yaml[..start])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn epoch_deadline_stops_an_infinite_loop() {
+    // Fuel so large it never runs out: only the epoch deadline can stop it.
+    let mut rig = Rig::start(
+        vec![hostile(with_resources(
+            "{ timeout: 500ms, fuel_per_call: 100000000000 }",
+        ))],
+        |_| {},
+    )
+    .await;
+    let reply = rig.ask("!hostile spin").await;
+    assert!(
+        reply.contains("crashed") && reply.contains("deadline"),
+        "{reply}"
+    );
+    let reply = rig.ask("!hostile spin-import").await;
+    assert!(
+        reply.contains("deadline"),
+        "a loop over a host import is stopped too: {reply}"
+    );
+    rig.assert_host_healthy().await;
+    let status = rig.status_of("hostile");
+    assert_eq!(status.stats.traps, 2);
+    assert!(status.stats.restarts >= 2);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fuel_stops_an_infinite_loop() {
+    // A generous deadline: only fuel can stop it in time.
+    let mut rig = Rig::start(
+        vec![hostile(with_resources(
+            "{ timeout: 30s, fuel_per_call: 20000000 }",
+        ))],
+        |_| {},
+    )
+    .await;
+    let reply = rig.ask("!hostile spin").await;
+    assert!(reply.contains("ran out of fuel"), "{reply}");
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_bombs_and_runaway_recursion_trap_alone() {
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    let reply = rig.ask("!hostile bomb").await;
+    assert!(reply.contains("memory limit reached"), "{reply}");
+    let reply = rig.ask("!hostile recurse").await;
+    assert!(reply.contains("crashed"), "{reply}");
+    let reply = rig.ask("!hostile trap").await;
+    assert!(reply.contains("panicked"), "{reply}");
+    rig.assert_host_healthy().await;
+    let status = rig.status_of("hostile");
+    assert_eq!(status.stats.traps, 3);
+    assert!(status.stats.limit_hits >= 1);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_stay_inside_data_and_read_only_means_read_only() {
+    let read_only = hostile(|y| {
+        y.replace("\nname: hostile\n", "\nname: hostile-ro\n")
+            .replace(
+                "permissions: [file_read, file_write, database_access]",
+                "permissions: [file_read, database_access]",
+            )
+    });
+    let mut rig = Rig::start(vec![hostile(|y| y), read_only], |_| {}).await;
+
+    let report = rig.ask("!hostile escape").await;
+    assert!(
+        !report.contains("ESCAPED"),
+        "a path escaped /data:\n{report}"
+    );
+    assert!(
+        report.lines().count() >= 6,
+        "every attempt reports:\n{report}"
+    );
+    for line in report.lines() {
+        assert!(
+            line.contains("denied") || line.contains("created"),
+            "{line}"
+        );
+    }
+
+    assert_eq!(rig.ask("!hostile write").await, "wrote");
+    let written = rig
+        .home
+        .plugin(&"hostile".parse().unwrap())
+        .files
+        .join("hostile.txt");
+    assert!(
+        written.is_file(),
+        "the write went to the plugin's own files/"
+    );
+    assert_eq!(rig.ask("!hostile read-asset").await, "hello from assets");
+
+    let reply = rig.execute("hostile-ro", &["write"]).await;
+    assert!(reply.starts_with("write denied"), "{reply}");
+    let ro_file = rig
+        .home
+        .plugin(&"hostile-ro".parse().unwrap())
+        .files
+        .join("hostile.txt");
+    assert!(!ro_file.exists());
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_cannot_leave_the_plugin_database() {
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    // The guest aims at these fixed paths; clear them so a write shows.
+    let _ = std::fs::remove_file("/tmp/x.db");
+    let _ = std::fs::remove_file("/tmp/out.db");
+    for attack in ["sql-attach", "sql-loadext", "sql-pragma", "sql-vacuum"] {
+        let reply = rig.ask(&format!("!hostile {attack}")).await;
+        assert!(
+            reply.starts_with("error:") && reply.contains("denied"),
+            "{attack}: {reply}"
+        );
+    }
+    assert!(
+        !std::path::Path::new("/tmp/x.db").exists(),
+        "ATTACH created a file outside"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/out.db").exists(),
+        "VACUUM INTO wrote outside"
+    );
+    let reply = rig.ask("!hostile sql-cte").await;
+    assert!(
+        reply.contains("deadline"),
+        "an endless query is interrupted: {reply}"
+    );
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publishing_is_limited_to_granted_subjects() {
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    let mut spoofed = rig.bot.client().subscribe("rosey.chat.>").await.unwrap();
+    rig.bot.client().flush().await.unwrap();
+    for subject in [
+        "rosey.chat.message.chat",
+        "rosey.chat.send_message",
+        "rosey.plugins.echo.said",
+        "$SYS.REQ.SERVER.PING",
+    ] {
+        let reply = rig.ask(&format!("!hostile publish {subject}")).await;
+        assert!(reply.contains("denied"), "{subject}: {reply}");
+    }
+    let reply = rig.ask("!hostile publish >").await;
+    assert!(reply.contains("invalid"), "{reply}");
+    assert_eq!(
+        rig.ask("!hostile publish rosey.plugins.hostile.news").await,
+        "published"
+    );
+    // Nothing the plugin sent reached the chat subjects (only the bot core's
+    // own messages and the host's replies did).
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), spoofed.next()).await {
+        assert_ne!(
+            m.payload.as_ref(),
+            b"hostile",
+            "a spoofed message reached {}",
+            m.subject
+        );
+    }
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_that_traps_in_init_does_not_stop_the_others() {
+    let mut rig = Rig::start(vec![hostile(|y| y)], |home| {
+        let config = home.plugin(&"hostile".parse().unwrap()).config;
+        std::fs::write(config, "trap_in_init: true\n").unwrap();
+    })
+    .await;
+    assert_eq!(rig.ask("!echo hi").await, "hi");
+    let reply = rig.ask("!hostile ping").await;
+    assert!(
+        reply.starts_with("Error:") && reply.contains("init"),
+        "{reply}"
+    );
+    let status = rig.status_of("hostile");
+    assert_eq!(
+        status.state,
+        rosey_host::supervisor::status::Lifecycle::Crashed
+    );
+    rig.stop().await;
+}
