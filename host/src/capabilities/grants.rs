@@ -11,6 +11,9 @@ use super::HostError;
 pub const CHAT_EVENTS_PREFIX: &str = "rosey.chat.message.";
 /// Where plugins send chat messages; publishing there needs `send_messages`.
 pub const SEND_MESSAGE_SUBJECT: &str = "rosey.chat.send_message";
+/// Plugins' own events live under `rosey.plugins.<name>.`; a plugin may
+/// publish only under its own name.
+pub const PLUGIN_EVENTS_PREFIX: &str = "rosey.plugins.";
 /// The longest subject a plugin may use.
 pub const MAX_SUBJECT_LEN: usize = 256;
 
@@ -91,6 +94,7 @@ impl Grants {
             return self.require(Permission::SendMessages, "publishing chat messages");
         }
         if !subject.starts_with(CHAT_EVENTS_PREFIX)
+            && !subject.starts_with(PLUGIN_EVENTS_PREFIX)
             && self.publish.iter().any(|p| subject_matches(p, subject))
         {
             return Ok(());
@@ -214,6 +218,17 @@ mod tests {
             g.check_publish("rosey.chat.message.chat"),
             Err(HostError::Denied(_))
         ));
+    }
+
+    #[test]
+    fn a_plugin_cannot_publish_as_another_plugin() {
+        // Even if a (hand-edited) grant declared it.
+        let g = grants(&[], &[], &["rosey.plugins.*.said"]);
+        assert!(matches!(
+            g.check_publish("rosey.plugins.echo.said"),
+            Err(HostError::Denied(_))
+        ));
+        assert!(g.check_publish("rosey.plugins.quote-bot.said").is_ok());
     }
 
     #[test]

@@ -238,6 +238,23 @@ fn publish_into_the_bot_core() {
 }
 
 #[test]
+fn publish_as_another_plugin() {
+    assert_eq!(
+        error_text(&with("subjects: { publish: [\"rosey.plugins.*.said\"] }\n")),
+        "manifest: subjects.publish[0] \"rosey.plugins.*.said\" can match other plugins' events \
+         under \"rosey.plugins.\"; a plugin publishes only under \"rosey.plugins.echo.\" (always \
+         allowed, no need to declare it)"
+    );
+    // Its own namespace is fine (if redundant).
+    assert!(
+        Manifest::from_yaml(&with(
+            "subjects: { publish: [\"rosey.plugins.echo.said\"] }\n"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
 fn limits_over_the_maximum() {
     let err = error_text(&with("resources: { timeout: 2m }\n"));
     assert_eq!(

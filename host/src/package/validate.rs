@@ -9,7 +9,7 @@ use super::limits::{
 use super::manifest::{MANIFEST_VERSION, Manifest, SUPPORTED_API};
 use super::manifest_error::ManifestError;
 use super::name::quote_for_error;
-use super::subject::{SubjectDirection, check_declared_pattern};
+use super::subject::{SubjectDirection, check_declared_pattern, patterns_overlap};
 use super::units::{ByteSize, HumanDuration};
 
 /// The shortest `every:` a schedule may have.
@@ -124,6 +124,20 @@ impl Manifest {
                 check_declared_pattern(pattern, direction).map_err(|err| {
                     ManifestError::invalid(format!("subjects.{field}[{i}]"), err.to_string())
                 })?;
+            }
+        }
+        // rosey.plugins.<name>.* carries a plugin's own events: publishing
+        // under another plugin's name would impersonate it.
+        let own = format!("rosey.plugins.{}.", self.name);
+        for (i, pattern) in self.subjects.publish.iter().enumerate() {
+            if patterns_overlap(pattern, "rosey.plugins.>") && !pattern.starts_with(&own) {
+                return Err(ManifestError::invalid(
+                    format!("subjects.publish[{i}]"),
+                    format!(
+                        "\"{pattern}\" can match other plugins' events under \"rosey.plugins.\"; \
+                         a plugin publishes only under \"{own}\" (always allowed, no need to declare it)"
+                    ),
+                ));
             }
         }
         Ok(())
