@@ -113,6 +113,12 @@ async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
             .contains("Stay a while and listen")
     );
 
+    // The plugin's own log line reached the host log, tagged and uncoloured.
+    let logs = rosey_ok(&home, None, &["logs", "--plugin", "quote-bot", "-n", "50"]);
+    assert!(logs.contains("added quote #1"), "{logs}");
+    assert!(!logs.contains('\x1b'), "terminal escapes in the log file: {logs:?}");
+    assert!(!logs.contains("plugin=echo"), "the filter let another plugin through");
+
     // Direct command execution, correlated.
     let mut results = bot
         .client()

@@ -32,8 +32,8 @@ impl Logs {
                 path.display()
             )
         })?;
-        let wanted = self.plugin.map(|p| format!("plugin=\"{p}\""));
-        let keep = |line: &str| wanted.as_ref().is_none_or(|w| line.contains(w.as_str()));
+        let wanted = self.plugin.map(|p| format!("plugin={p}"));
+        let keep = |line: &str| wanted.as_ref().is_none_or(|w| mentions(line, w));
         let mut reader = BufReader::new(file);
         let mut tail = std::collections::VecDeque::with_capacity(self.lines);
         let mut line = String::new();
@@ -73,5 +73,29 @@ impl Logs {
             }
             position = reader.stream_position()?;
         }
+    }
+}
+
+/// Whether `line` has the field `field` (`plugin=echo`) as a whole word, so
+/// `plugin=echo` does not match `plugin=echo-bot`.
+fn mentions(line: &str, field: &str) -> bool {
+    line.match_indices(field).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + field.len()..].chars().next();
+        before.is_none_or(char::is_whitespace) && after.is_none_or(char::is_whitespace)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn plugin_filter_matches_whole_names() {
+        let line = "2026-11-22T03:22:10Z  INFO added quote #1 plugin=quote-bot";
+        assert!(mentions(line, "plugin=quote-bot"));
+        assert!(!mentions(line, "plugin=quote"));
+        assert!(mentions("x plugin=echo version=1", "plugin=echo"));
+        assert!(!mentions("x plugin=echo-bot", "plugin=echo"));
     }
 }

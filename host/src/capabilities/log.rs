@@ -88,13 +88,15 @@ impl PluginLog {
     }
 
     fn emit(&self, level: Level, line: &str) {
-        let plugin = self.plugin.as_str();
+        // Displayed (not debug-quoted) so every log line reads `plugin=<name>`,
+        // which is what `rosey logs --plugin` looks for.
+        let plugin = &self.plugin;
         match level {
-            Level::TRACE => tracing::trace!(target: "rosey::plugin", plugin, "{line}"),
-            Level::DEBUG => tracing::debug!(target: "rosey::plugin", plugin, "{line}"),
-            Level::INFO => tracing::info!(target: "rosey::plugin", plugin, "{line}"),
-            Level::WARN => tracing::warn!(target: "rosey::plugin", plugin, "{line}"),
-            Level::ERROR => tracing::error!(target: "rosey::plugin", plugin, "{line}"),
+            Level::TRACE => tracing::trace!(target: "rosey::plugin", plugin = %plugin, "{line}"),
+            Level::DEBUG => tracing::debug!(target: "rosey::plugin", plugin = %plugin, "{line}"),
+            Level::INFO => tracing::info!(target: "rosey::plugin", plugin = %plugin, "{line}"),
+            Level::WARN => tracing::warn!(target: "rosey::plugin", plugin = %plugin, "{line}"),
+            Level::ERROR => tracing::error!(target: "rosey::plugin", plugin = %plugin, "{line}"),
         }
     }
 }
