@@ -319,6 +319,36 @@ async fn publishing_is_limited_to_granted_subjects() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn stdout_and_stderr_are_captured_and_a_log_flood_is_capped() {
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    assert_eq!(rig.ask("!hostile print").await, "printed");
+    // Output is captured line by line as it is written; give the stream a moment.
+    let mut lines = 0;
+    for _ in 0..50 {
+        lines = rig.status_of("hostile").stats.log_lines;
+        if lines >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        lines, 3,
+        "two stdout lines and one stderr line reach the log"
+    );
+    assert_eq!(rig.ask("!hostile log-flood").await, "flooded");
+    let stats = rig.status_of("hostile").stats;
+    assert!(
+        stats.log_dropped > 4_000,
+        "the rate cap dropped the flood: {stats:?}"
+    );
+    assert!(
+        stats.log_lines <= 3 + 2 * u64::from(rosey_host::capabilities::log::MAX_LINES_PER_SECOND)
+    );
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_plugin_that_traps_in_init_does_not_stop_the_others() {
     let mut rig = Rig::start(vec![hostile(|y| y)], |home| {
         let config = home.plugin(&"hostile".parse().unwrap()).config;

@@ -4,13 +4,14 @@
 //! escaped, never interpreted), capped in length, and capped in rate: a
 //! plugin cannot flood the operator's terminal or disk.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::Level;
 
 use crate::runtime::bindings::rosey::plugin::log::{Host, Level as WitLevel};
 use crate::runtime::state::PluginState;
+use crate::runtime::stats::PluginStats;
 
 /// The longest line kept; longer lines are truncated.
 pub const MAX_LINE_CHARS: usize = 2048;
@@ -21,6 +22,7 @@ pub const MAX_LINES_PER_SECOND: u32 = 200;
 #[derive(Debug)]
 pub struct PluginLog {
     plugin: String,
+    stats: Arc<PluginStats>,
     budget: Mutex<Budget>,
 }
 
@@ -32,10 +34,11 @@ struct Budget {
 }
 
 impl PluginLog {
-    /// The log of plugin `plugin`.
-    pub fn new(plugin: &str) -> Self {
+    /// The log of plugin `plugin`, counting lines in `stats`.
+    pub fn new(plugin: &str, stats: Arc<PluginStats>) -> Self {
         Self {
             plugin: plugin.to_owned(),
+            stats,
             budget: Mutex::new(Budget {
                 window: Instant::now(),
                 lines: 0,
@@ -65,9 +68,11 @@ impl PluginLog {
         }
         if budget.lines >= MAX_LINES_PER_SECOND {
             budget.dropped += 1;
+            self.stats.bump_log_dropped();
             return;
         }
         budget.lines += 1;
+        self.stats.bump_log_line();
         drop(budget);
         self.emit(level, &sanitize(message));
     }
@@ -160,12 +165,18 @@ mod tests {
 
     #[test]
     fn the_rate_is_capped() {
-        let log = PluginLog::new("flood");
+        let stats = Arc::new(PluginStats::default());
+        let log = PluginLog::new("flood", Arc::clone(&stats));
         for _ in 0..(MAX_LINES_PER_SECOND + 50) {
             log.info("spam");
         }
         let budget = log.budget.lock().unwrap();
         assert_eq!(budget.lines, MAX_LINES_PER_SECOND);
         assert_eq!(budget.dropped, 50);
+        let counted = stats.snapshot();
+        assert_eq!(
+            (counted.log_lines, counted.log_dropped),
+            (u64::from(MAX_LINES_PER_SECOND), 50)
+        );
     }
 }

@@ -41,24 +41,25 @@ pub struct PluginContext {
 }
 
 impl PluginContext {
-    /// Assemble a context. The database is opened lazily.
-    #[allow(clippy::too_many_arguments)]
+    /// Assemble a context with fresh counters and log. The database is
+    /// opened lazily.
     pub fn new(
         name: PluginName,
         grants: Grants,
         limits: Limits,
         paths: PluginPaths,
         bus: Option<async_nats::Client>,
-        log: Arc<PluginLog>,
         config: serde_json::Map<String, serde_json::Value>,
     ) -> Self {
+        let stats = Arc::new(PluginStats::default());
+        let log = Arc::new(PluginLog::new(name.as_str(), Arc::clone(&stats)));
         Self {
             name,
             grants,
             limits,
             paths,
             bus,
-            stats: Arc::new(PluginStats::default()),
+            stats,
             log,
             config,
             deadline: Arc::new(Deadline::new()),

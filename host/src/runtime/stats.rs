@@ -20,6 +20,8 @@ pub struct PluginStats {
     dropped: AtomicU64,
     fuel_used: AtomicU64,
     busy_micros: AtomicU64,
+    log_lines: AtomicU64,
+    log_dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -48,6 +50,12 @@ pub struct StatsSnapshot {
     pub fuel_used: u64,
     /// Total time spent in guest calls, in microseconds.
     pub busy_micros: u64,
+    /// Lines the plugin logged (including its stdout and stderr).
+    #[serde(default)]
+    pub log_lines: u64,
+    /// Log lines dropped by the rate cap.
+    #[serde(default)]
+    pub log_dropped: u64,
     /// The last error or trap, if any.
     pub last_error: Option<String>,
 }
@@ -72,6 +80,8 @@ impl PluginStats {
         bump_denied => denied,
         bump_published => published,
         bump_dropped => dropped,
+        bump_log_line => log_lines,
+        bump_log_dropped => log_dropped,
     }
 
     /// Record a call that returned an error.
@@ -113,6 +123,8 @@ impl PluginStats {
             dropped: get(&self.dropped),
             fuel_used: get(&self.fuel_used),
             busy_micros: get(&self.busy_micros),
+            log_lines: get(&self.log_lines),
+            log_dropped: get(&self.log_dropped),
             last_error: self.last_error.lock().ok().and_then(|l| l.clone()),
         }
     }

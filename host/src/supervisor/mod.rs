@@ -16,7 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::capabilities::Grants;
-use crate::capabilities::log::PluginLog;
 use crate::home::{RoseyHome, write_atomic};
 use crate::package::PluginName;
 use crate::protocol::{self, ChatMessage, CommandError, CommandExecute, parse_command};
@@ -296,14 +295,12 @@ async fn load_plugin(
         .await
         .context("the compile task failed")??
     };
-    let log = Arc::new(PluginLog::new(installed.name.as_str()));
     let ctx = Arc::new(PluginContext::new(
         installed.name.clone(),
         grants,
         manifest.limits(),
         paths,
         bus,
-        log,
         config,
     ));
     Ok((ctx, pre))

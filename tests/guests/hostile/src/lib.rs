@@ -53,6 +53,18 @@ impl Plugin for Hostile {
                 Ok(()) => "published".to_owned(),
                 Err(e) => format!("error: {e:#}"),
             },
+            ("print", _) => {
+                println!("to stdout \x1b[31mred\x1b[0m");
+                println!("second stdout line");
+                eprintln!("to stderr");
+                "printed".to_owned()
+            }
+            ("log-flood", _) => {
+                for i in 0..5_000 {
+                    rosey_sdk::log::info(&format!("flood line {i}"));
+                }
+                "flooded".to_owned()
+            }
             ("sleep", Some(ms)) => match ms.parse() {
                 Ok(ms) => busy_wait(Duration::from_millis(ms)),
                 Err(_) => USAGE.to_owned(),
