@@ -69,6 +69,18 @@ struct PluginHandle {
 }
 
 impl PluginHandle {
+    /// A plugin the host knows about but does not run (disabled, or failed
+    /// to load).
+    fn idle(installed: InstalledPlugin, live: Arc<LiveState>) -> Self {
+        Self {
+            installed,
+            mailbox: None,
+            ctx: None,
+            live,
+            task: None,
+        }
+    }
+
     fn deliver(&self, event: Event) -> bool {
         let Some(mailbox) = &self.mailbox else {
             return false;
@@ -125,16 +137,7 @@ impl Host {
             let live = Arc::new(LiveState::new());
             if !installed.enabled {
                 live.set(Lifecycle::Stopped, Some("disabled".into()));
-                plugins.insert(
-                    name,
-                    PluginHandle {
-                        installed,
-                        mailbox: None,
-                        ctx: None,
-                        live,
-                        task: None,
-                    },
-                );
+                plugins.insert(name, PluginHandle::idle(installed, live));
                 continue;
             }
             match load_plugin(&config.home, &runtime, &installed, Some(bus.clone())).await {
@@ -167,16 +170,7 @@ impl Host {
                     let reason = format!("{e:#}");
                     tracing::error!(plugin = %name, "could not load plugin: {reason}");
                     live.set(Lifecycle::Failed, Some(reason));
-                    plugins.insert(
-                        name,
-                        PluginHandle {
-                            installed,
-                            mailbox: None,
-                            ctx: None,
-                            live,
-                            task: None,
-                        },
-                    );
+                    plugins.insert(name, PluginHandle::idle(installed, live));
                 }
             }
         }

@@ -63,6 +63,29 @@ enum Failure {
     Unavailable(String),
 }
 
+/// Call one guest export on an instance under the plugin's limits: fuel
+/// refilled, epoch and host-call deadlines set, and a timeout around the
+/// whole call (epochs do not fire inside host calls). Evaluates to
+/// `Result<(Instant, Result<wasmtime::Result<T>, Elapsed>), Failure>`.
+macro_rules! guarded_call {
+    ($instance:expr, $ctx:expr, $export:ident $(, $arg:expr)*) => {{
+        let instance: &mut Instance = $instance;
+        let ctx: &PluginContext = $ctx;
+        match prepare_call(instance, ctx, &ctx.limits) {
+            Err(failure) => Err(failure),
+            Ok(()) => {
+                let started = Instant::now();
+                let call = instance
+                    .plugin
+                    .rosey_plugin_guest()
+                    .$export(&mut instance.store $(, $arg)*);
+                let outcome = tokio::time::timeout(ctx.limits.timeout + DEADLINE_GRACE, call).await;
+                Ok((started, outcome))
+            }
+        }
+    }};
+}
+
 /// The per-plugin actor.
 pub struct Runner {
     runtime: Runtime,
@@ -133,52 +156,26 @@ impl Runner {
 
     async fn on_message(&mut self, message: Message) -> Result<(), Failure> {
         let ctx = Arc::clone(&self.ctx);
-        let limits = ctx.limits.clone();
         let instance = self.instance().await?;
-        prepare_call(instance, &ctx, &limits)?;
-        let guest = instance.plugin.rosey_plugin_guest();
-        let started = Instant::now();
-        let outcome = tokio::time::timeout(
-            limits.timeout + DEADLINE_GRACE,
-            guest.call_on_message(&mut instance.store, &message),
-        )
-        .await;
+        let (started, outcome) = guarded_call!(instance, &ctx, call_on_message, &message)?;
         self.finish_call(started, outcome)?.map_err(Failure::Guest)
     }
 
     async fn on_command(&mut self, command: Command) -> Result<Option<String>, Failure> {
         let ctx = Arc::clone(&self.ctx);
-        let limits = ctx.limits.clone();
         let instance = self.instance().await?;
-        prepare_call(instance, &ctx, &limits)?;
-        let guest = instance.plugin.rosey_plugin_guest();
-        let started = Instant::now();
-        let outcome = tokio::time::timeout(
-            limits.timeout + DEADLINE_GRACE,
-            guest.call_on_command(&mut instance.store, &command),
-        )
-        .await;
+        let (started, outcome) = guarded_call!(instance, &ctx, call_on_command, &command)?;
         self.finish_call(started, outcome)?.map_err(Failure::Guest)
     }
 
     async fn shutdown(&mut self) {
         self.live.set(Lifecycle::Stopping, None);
-        if let Some(instance) = self.instance.as_mut() {
-            let limits = self.ctx.limits.clone();
-            if prepare_call(instance, &self.ctx, &limits).is_ok() {
-                let guest = instance.plugin.rosey_plugin_guest();
-                let started = Instant::now();
-                let outcome = tokio::time::timeout(
-                    limits.timeout + DEADLINE_GRACE,
-                    guest.call_shutdown(&mut instance.store),
-                )
-                .await;
-                if let Err(Failure::Crashed(reason)) = self.finish_call(started, outcome) {
-                    self.ctx
-                        .log
-                        .warn(&format!("shutdown did not finish: {reason}"));
-                }
-            }
+        let ctx = Arc::clone(&self.ctx);
+        if let Some(instance) = self.instance.as_mut()
+            && let Ok((started, outcome)) = guarded_call!(instance, &ctx, call_shutdown)
+            && let Err(Failure::Crashed(reason)) = self.finish_call(started, outcome)
+        {
+            ctx.log.warn(&format!("shutdown did not finish: {reason}"));
         }
         self.instance = None;
         self.ctx.close_database();
@@ -261,17 +258,11 @@ impl Runner {
                 return Err(reason);
             }
         };
-        let limits = self.ctx.limits.clone();
-        prepare_call(&mut instance, &self.ctx, &limits).map_err(|f| match f {
-            Failure::Guest(m) | Failure::Crashed(m) | Failure::Unavailable(m) => m,
-        })?;
-        let started = Instant::now();
-        let guest = instance.plugin.rosey_plugin_guest();
-        let outcome = tokio::time::timeout(
-            limits.timeout + DEADLINE_GRACE,
-            guest.call_init(&mut instance.store),
-        )
-        .await;
+        let ctx = Arc::clone(&self.ctx);
+        let (started, outcome) =
+            guarded_call!(&mut instance, &ctx, call_init).map_err(|failure| match failure {
+                Failure::Guest(m) | Failure::Crashed(m) | Failure::Unavailable(m) => m,
+            })?;
         self.instance = Some(instance);
         match self.finish_call(started, outcome) {
             Ok(Ok(())) => {
