@@ -54,6 +54,21 @@ pub struct PluginPaths {
 }
 
 impl PluginPaths {
+    /// Bytes used by the plugin's data: its files and its database (with
+    /// the WAL and shared-memory files beside it).
+    pub fn storage_used(&self) -> u64 {
+        let database = ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut path = self.database.clone().into_os_string();
+                path.push(suffix);
+                fs::metadata(PathBuf::from(path)).ok()
+            })
+            .map(|m| m.len())
+            .sum::<u64>();
+        database + disk_usage(&self.files)
+    }
+
     /// The paths of a plugin whose directory is `root`.
     pub fn at(root: PathBuf) -> Self {
         let package = root.join("package");

@@ -189,17 +189,3 @@ pub fn remove(home: &RoseyHome, name: &PluginName) -> Result<()> {
     }
     Ok(())
 }
-
-/// Bytes used by a plugin's data: its files and its database.
-pub fn storage_used(paths: &PluginPaths) -> u64 {
-    let db = ["", "-wal", "-shm"]
-        .iter()
-        .filter_map(|suffix| {
-            let mut p = paths.database.clone().into_os_string();
-            p.push(suffix);
-            fs::metadata(PathBuf::from(p)).ok()
-        })
-        .map(|m| m.len())
-        .sum::<u64>();
-    db + crate::home::disk_usage(&paths.files)
-}

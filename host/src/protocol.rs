@@ -50,7 +50,8 @@ pub struct SendMessage {
     pub channel: String,
     /// What to say.
     pub text: String,
-    /// The plugin that is speaking.
+    /// The plugin that is speaking (set by the host, whatever a plugin sent).
+    #[serde(default)]
     pub plugin: String,
     /// The id of the chat message this answers, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

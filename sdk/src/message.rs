@@ -76,7 +76,7 @@ pub struct ChatMessage {
     pub text: String,
     /// When, in milliseconds since the Unix epoch, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<u64>,
+    pub timestamp: Option<i64>,
 }
 
 #[cfg(test)]

@@ -319,6 +319,130 @@ async fn publishing_is_limited_to_granted_subjects() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_publish_flood_is_rate_limited_even_across_crashes() {
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    let mut flood = rig
+        .bot
+        .client()
+        .subscribe("rosey.plugins.hostile.flood")
+        .await
+        .unwrap();
+    rig.bot.client().flush().await.unwrap();
+    // The default rate is 20/s with a burst of 20.
+    let reply = rig.ask("!hostile flood").await;
+    let published: u64 = reply
+        .strip_prefix("flood: ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert!((20..=22).contains(&published), "{reply}");
+    assert!(
+        reply.contains("publish rate limit of 20/s reached"),
+        "{reply}"
+    );
+    // Crashing on purpose does not refill the bucket.
+    assert!(rig.ask("!hostile trap").await.contains("crashed"));
+    let reply = rig.ask("!hostile flood").await;
+    assert!(
+        reply.starts_with("flood: 0 published")
+            || reply.starts_with("flood: 1 published")
+            || reply.starts_with("flood: 2 published"),
+        "{reply}"
+    );
+    let mut delivered = 0;
+    while tokio::time::timeout(Duration::from_millis(300), flood.next())
+        .await
+        .is_ok()
+    {
+        delivered += 1;
+    }
+    assert!(delivered <= 25, "{delivered} flood messages reached NATS");
+    assert!(rig.status_of("hostile").stats.limit_hits >= 150);
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_payloads_values_and_results_are_refused() {
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    let reply = rig.ask("!hostile big-payload 1100000").await;
+    assert!(
+        reply.contains("limit reached: a payload may be at most 1024 KiB"),
+        "{reply}"
+    );
+    let reply = rig.ask("!hostile kv-big").await;
+    assert!(
+        reply.contains("limit reached: a kv value may be at most 1024 KiB"),
+        "{reply}"
+    );
+    let reply = rig.ask("!hostile big-query").await;
+    assert!(reply.contains("more than 10000 rows"), "{reply}");
+    // Past the hostcall budget the guest traps before the host allocates.
+    let reply = rig.ask("!hostile big-payload 8000000").await;
+    assert!(reply.contains("crashed"), "{reply}");
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_storage_quota_makes_data_read_only() {
+    // The hostile manifest's quota is 2 MiB (files plus database).
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    assert_eq!(rig.ask("!hostile write").await, "wrote");
+    assert_eq!(
+        rig.ask("!hostile fill-disk 3").await,
+        "fill-disk: wrote 3 MiB"
+    );
+    let reply = rig.ask("!hostile write").await;
+    assert!(
+        reply.starts_with("write denied"),
+        "over quota, /data is read-only: {reply}"
+    );
+    assert!(rig.status_of("hostile").stats.limit_hits >= 1);
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_speaks_only_as_itself_and_requests_fail_cleanly() {
+    let chatty = hostile(|y| {
+        y.replace("\nname: hostile\n", "\nname: chatty\n").replace(
+            "permissions: [file_read, file_write, database_access]",
+            "permissions: [file_read, file_write, database_access, send_messages]",
+        )
+    });
+    let mut rig = Rig::start(vec![hostile(|y| y), chatty], |_| {}).await;
+    let mut chat = rig
+        .bot
+        .client()
+        .subscribe("rosey.chat.send_message")
+        .await
+        .unwrap();
+    rig.bot.client().flush().await.unwrap();
+    assert_eq!(rig.execute("chatty", &["impersonate"]).await, "published");
+    let forged = loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), chat.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let m: rosey_host::protocol::SendMessage = serde_json::from_slice(&m.payload).unwrap();
+        if m.text == "I am echo" {
+            break m;
+        }
+    };
+    assert_eq!(forged.plugin, "chatty", "the host names the real sender");
+    // Without send_messages the same publish is denied.
+    // (Both declare !hostile; `execute` picks the plugin explicitly.)
+    let reply = rig.execute("hostile", &["impersonate"]).await;
+    assert!(reply.contains("denied"), "{reply}");
+    let reply = rig
+        .execute("hostile", &["request", "rosey.plugins.hostile.nobody"])
+        .await;
+    assert!(reply.contains("nothing is listening"), "{reply}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn stdout_and_stderr_are_captured_and_a_log_flood_is_capped() {
     let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
     assert_eq!(rig.ask("!hostile print").await, "printed");

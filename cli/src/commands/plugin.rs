@@ -267,8 +267,8 @@ struct InstallReport {
 impl Install {
     fn run(self, ctx: &Context) -> Result<()> {
         let started = Instant::now();
-        let package = Package::read_file(&self.source)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", self.source.display()))?;
+        // The package error names the file already.
+        let package = Package::read_file(&self.source).map_err(|e| anyhow::anyhow!("{e}"))?;
         if ctx.output == OutputFormat::Text {
             describe(&package.manifest);
         }
@@ -493,7 +493,7 @@ fn info(ctx: &Context, name: &str) -> Result<()> {
             "storage": limits.storage,
             "publish_rate": limits.publish_rate.to_string(),
         }),
-        storage_used: install::storage_used(&paths),
+        storage_used: paths.storage_used(),
         history: registry
             .history(&name)?
             .into_iter()
@@ -551,6 +551,17 @@ fn info(ctx: &Context, name: &str) -> Result<()> {
                 human_bytes(info.storage_used),
                 human_bytes(limits.storage)
             );
+            if !info.history.is_empty() {
+                println!("  history:");
+                for event in info.history.iter().rev().take(5) {
+                    println!(
+                        "    {:>6} ago  {} {}",
+                        ago(event["at"].as_i64().unwrap_or(0)),
+                        event["event"].as_str().unwrap_or(""),
+                        event["detail"].as_str().unwrap_or("")
+                    );
+                }
+            }
             Ok(())
         }
     }

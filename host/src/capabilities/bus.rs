@@ -5,6 +5,8 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::HostError;
+use super::grants::SEND_MESSAGE_SUBJECT;
+use crate::protocol::SendMessage;
 use crate::runtime::bindings::rosey::plugin::bus::Host;
 use crate::runtime::bindings::rosey::plugin::types::Message;
 use crate::runtime::state::PluginState;
@@ -28,10 +30,10 @@ impl PluginState {
                 MAX_PAYLOAD_BYTES >> 10
             )));
         }
-        if !self.publish_bucket.try_take() {
+        if !self.ctx.try_publish() {
             return Err(HostError::Limit(format!(
                 "publish rate limit of {} reached",
-                self.publish_bucket.rate()
+                self.ctx.limits.publish_rate
             )));
         }
         Ok(())
@@ -62,6 +64,14 @@ impl PluginState {
 
 impl Host for PluginState {
     async fn publish(&mut self, subject: String, payload: Vec<u8>) -> Result<(), HostError> {
+        let payload = if subject == SEND_MESSAGE_SUBJECT {
+            // Permission first: a plugin without send_messages hears
+            // "denied", not a complaint about its payload.
+            self.ctx.grants.check_publish(&subject)?;
+            self.own_chat_message(&payload)?
+        } else {
+            payload
+        };
         self.publish_checked(subject, payload).await
     }
 
@@ -95,6 +105,9 @@ impl Host for PluginState {
         let reply = tokio::time::timeout(wait, replies.next()).await;
         let _ = replies.unsubscribe().await;
         match reply {
+            Ok(Some(msg)) if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) => Err(
+                HostError::Unavailable(format!("nothing is listening on \"{subject}\"")),
+            ),
             Ok(Some(msg)) => {
                 if msg.payload.len() > MAX_PAYLOAD_BYTES {
                     return Err(HostError::Limit("the reply is too large".into()));
@@ -106,6 +119,21 @@ impl Host for PluginState {
                 wait.as_millis()
             ))),
         }
+    }
+}
+
+impl PluginState {
+    /// A chat message published directly on `rosey.chat.send_message` must
+    /// be a valid message and speaks as this plugin, whatever its `plugin`
+    /// field said.
+    fn own_chat_message(&self, payload: &[u8]) -> Result<Vec<u8>, HostError> {
+        let mut message: SendMessage = serde_json::from_slice(payload).map_err(|e| {
+            HostError::Invalid(format!(
+                "a message on {SEND_MESSAGE_SUBJECT} must be {{\"channel\", \"text\"}} JSON: {e}"
+            ))
+        })?;
+        message.plugin = self.ctx.name.to_string();
+        serde_json::to_vec(&message).map_err(|e| HostError::Other(e.to_string()))
     }
 }
 

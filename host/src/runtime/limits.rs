@@ -3,8 +3,11 @@
 
 use wasmtime::ResourceLimiter;
 
-/// The most bytes one host call may move from guest to host (strings, lists).
-pub const HOSTCALL_FUEL: usize = 1 << 20;
+/// The most bytes one host call may move from guest to host (strings,
+/// lists). Above the capabilities' own caps (1 MiB payloads and values), so
+/// those give the plugin a clean `limit` error; anything larger traps before
+/// the host allocates it.
+pub const HOSTCALL_FUEL: usize = 2 << 20;
 
 /// The most table elements any one table may have.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;

@@ -162,9 +162,10 @@ impl Runtime {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        let data_perms = if ctx.grants.has(Permission::FileWrite) {
+        let over_quota = ctx.over_quota.load(std::sync::atomic::Ordering::Relaxed);
+        let data_perms = if ctx.grants.has(Permission::FileWrite) && !over_quota {
             Some(FsPerms::ReadWrite)
-        } else if ctx.grants.has(Permission::FileRead) {
+        } else if ctx.grants.has(Permission::FileRead) || over_quota {
             Some(FsPerms::ReadOnly)
         } else {
             None

@@ -1,6 +1,6 @@
 //! What a plugin's `Store` owns, and what survives when the Store is replaced.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use crate::capabilities::database::PluginDb;
 use crate::capabilities::log::PluginLog;
 use crate::capabilities::{Grants, HostError};
 use crate::home::PluginPaths;
-use crate::package::{Limits, PluginName, Rate};
+use crate::package::{Limits, Permission, PluginName, Rate};
 use crate::runtime::limits::MemoryLimiter;
 use crate::runtime::stats::PluginStats;
 
@@ -36,6 +36,12 @@ pub struct PluginContext {
     pub config: serde_json::Map<String, serde_json::Value>,
     /// The deadline of the call in progress (read by the SQL progress handler).
     pub deadline: Arc<Deadline>,
+    /// The publish rate limit. Kept here, not in the instance, so a plugin
+    /// cannot refill its burst by crashing on purpose.
+    pub publish_bucket: Mutex<TokenBucket>,
+    /// Set once files plus database exceed the storage quota: new instances
+    /// then get `/data` read-only.
+    pub over_quota: AtomicBool,
     /// The database, opened on first use.
     db: Mutex<Option<PluginDb>>,
 }
@@ -53,6 +59,7 @@ impl PluginContext {
     ) -> Self {
         let stats = Arc::new(PluginStats::default());
         let log = Arc::new(PluginLog::new(name.as_str(), Arc::clone(&stats)));
+        let limits_rate = limits.publish_rate.clone();
         Self {
             name,
             grants,
@@ -63,6 +70,8 @@ impl PluginContext {
             log,
             config,
             deadline: Arc::new(Deadline::new()),
+            publish_bucket: Mutex::new(TokenBucket::new(limits_rate)),
+            over_quota: AtomicBool::new(false),
             db: Mutex::new(None),
         }
     }
@@ -96,6 +105,39 @@ impl PluginContext {
                 }
             });
         }
+    }
+
+    /// Take one token from the publish bucket.
+    pub fn try_publish(&self) -> bool {
+        self.publish_bucket
+            .lock()
+            .map(|mut b| b.try_take())
+            .unwrap_or(false)
+    }
+
+    /// Measure files plus database against the storage quota, after every
+    /// call of a plugin that may write files (so one call is the most it can
+    /// overshoot by). Returns true when the plugin has just gone over: the
+    /// caller discards the instance so the next one gets `/data` read-only.
+    /// (The database cannot overshoot: SQLite's page quota stops it.)
+    pub fn check_storage(&self) -> bool {
+        if !self.grants.has(Permission::FileWrite) || self.over_quota.load(Ordering::Relaxed) {
+            return false;
+        }
+        let used = self.paths.storage_used();
+        if used <= self.limits.storage {
+            return false;
+        }
+        self.over_quota.store(true, Ordering::Relaxed);
+        self.stats.bump_limit_hit();
+        self.log.warn(&format!(
+            "storage quota of {} MiB reached ({} MiB used by files and database): /data is \
+             read-only from now on; free space in {} and restart the host",
+            self.limits.storage >> 20,
+            used.div_ceil(1 << 20),
+            self.paths.files.display()
+        ));
+        true
     }
 
     /// Close the database (before its files are moved or deleted).
@@ -134,20 +176,17 @@ pub struct PluginState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
-    pub(crate) publish_bucket: TokenBucket,
 }
 
 impl PluginState {
     /// A fresh state for a new instance.
     pub fn new(ctx: Arc<PluginContext>, wasi: WasiCtx) -> Self {
         let limiter = MemoryLimiter::new(ctx.limits.memory);
-        let publish_bucket = TokenBucket::new(ctx.limits.publish_rate.clone());
         Self {
             ctx,
             wasi,
             table: ResourceTable::new(),
             limiter,
-            publish_bucket,
         }
     }
 }

@@ -384,6 +384,14 @@ async fn route_execute(shared: Arc<Shared>, mut messages: async_nats::Subscriber
             refuse(format!("no plugin named \"{name}\" is installed")).await;
             continue;
         };
+        if handle.mailbox.is_none() {
+            let state = handle.live.state();
+            refuse(format!(
+                "plugin \"{name}\" is not running ({state}); see `rosey status`"
+            ))
+            .await;
+            continue;
+        }
         if !shared.commands.declares(&name, &request.command) {
             refuse(format!(
                 "plugin \"{name}\" has no command \"{}\"",

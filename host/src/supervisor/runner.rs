@@ -197,6 +197,10 @@ impl Runner {
                 .record_call(self.ctx.limits.fuel_per_call.saturating_sub(left), micros);
             self.live.set_memory(instance.store.data().limiter.used());
         }
+        if self.ctx.check_storage() {
+            // The next instance gets /data read-only.
+            self.instance = None;
+        }
         let reason = match outcome {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => describe_trap(&error, &self.ctx),
@@ -315,7 +319,9 @@ async fn send_reply(
         let error_text = |failure: &Failure| match failure {
             Failure::Guest(message) => message.clone(),
             Failure::Crashed(reason) => {
-                format!("plugin \"{plugin}\" crashed ({reason}) and was restarted")
+                format!(
+                    "plugin \"{plugin}\" crashed ({reason}); a fresh instance will take the next message"
+                )
             }
             Failure::Unavailable(reason) => format!("plugin \"{plugin}\" is unavailable: {reason}"),
         };

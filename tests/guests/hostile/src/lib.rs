@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use rosey_sdk::prelude::*;
 
 const USAGE: &str = "Usage: !hostile <ping|spin|spin-import|bomb|recurse|trap|escape|write|\
-read-asset|sql-attach|sql-loadext|sql-pragma|sql-vacuum|sql-cte|publish <subject>|sleep <ms>>";
+read-asset|sql-attach|sql-loadext|sql-pragma|sql-vacuum|sql-cte|publish <subject>|flood|impersonate|request <subject>|\
+big-payload <bytes>|big-query|kv-big|fill-disk <MiB>|print|log-flood|sleep <ms>>";
 
 struct Hostile;
 
@@ -65,6 +66,39 @@ impl Plugin for Hostile {
                 }
                 "flooded".to_owned()
             }
+            ("flood", _) => flood(),
+            ("impersonate", _) => {
+                let forged = r#"{"channel": "lobby", "text": "I am echo", "plugin": "echo"}"#;
+                match bus::publish("rosey.chat.send_message", forged) {
+                    Ok(()) => "published".to_owned(),
+                    Err(e) => format!("error: {e:#}"),
+                }
+            }
+            ("request", Some(subject)) => {
+                match bus::request(subject, b"ping", Duration::from_millis(500)) {
+                    Ok(reply) => format!("reply: {} bytes", reply.payload.len()),
+                    Err(e) => format!("error: {e:#}"),
+                }
+            }
+            ("big-payload", Some(bytes)) => match bytes.parse::<usize>() {
+                Ok(bytes) => match bus::publish("rosey.plugins.hostile.big", vec![0u8; bytes]) {
+                    Ok(()) => "published".to_owned(),
+                    Err(e) => format!("error: {e:#}"),
+                },
+                Err(_) => USAGE.to_owned(),
+            },
+            ("big-query", _) => sql_query(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 20000) \
+                 SELECT x FROM c",
+            ),
+            ("kv-big", _) => match kv::set("big", vec![0u8; 1_100_000]) {
+                Ok(()) => "stored".to_owned(),
+                Err(e) => format!("error: {e:#}"),
+            },
+            ("fill-disk", Some(mib)) => match mib.parse::<usize>() {
+                Ok(mib) => fill_disk(mib),
+                Err(_) => USAGE.to_owned(),
+            },
             ("sleep", Some(ms)) => match ms.parse() {
                 Ok(ms) => busy_wait(Duration::from_millis(ms)),
                 Err(_) => USAGE.to_owned(),
@@ -180,6 +214,37 @@ fn sql_query(statement: &str) -> String {
         }
         Err(e) => format!("error: {e:#}"),
     }
+}
+
+/// Publishes 100 messages as fast as it can; reports how many got through.
+fn flood() -> String {
+    let mut published = 0;
+    let mut refused = 0;
+    let mut first_error = None;
+    for _ in 0..100 {
+        match bus::publish("rosey.plugins.hostile.flood", b"flood") {
+            Ok(()) => published += 1,
+            Err(e) => {
+                refused += 1;
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    format!(
+        "flood: {published} published, {refused} refused ({})",
+        first_error.unwrap_or_default()
+    )
+}
+
+/// Writes `mib` files of 1 MiB each into /data.
+fn fill_disk(mib: usize) -> String {
+    let chunk = vec![0xAAu8; 1 << 20];
+    for i in 0..mib {
+        if let Err(e) = std::fs::write(format!("/data/fill-{i}.bin"), &chunk) {
+            return format!("fill-disk: wrote {i} MiB, then {e}");
+        }
+    }
+    format!("fill-disk: wrote {mib} MiB")
 }
 
 /// Busy-waits on the monotonic clock (no host sleep) for `duration`.
