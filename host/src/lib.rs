@@ -17,7 +17,7 @@ pub mod capabilities;
 pub mod home;
 pub mod install;
 pub mod nats;
-pub mod package;
+pub use rosey_package as package;
 pub mod plugin_config;
 pub mod protocol;
 pub mod registry;

@@ -1,7 +1,11 @@
 //! `.roseyplug` packages: the archive format and the manifest
 //! (architecture.md §6, security.md "Archives and manifests").
 //!
-//! This module owns everything between untrusted bytes and a validated
+//! This crate has no runtime (no wasmtime, no I/O beyond reading files), so
+//! validators, tooling and the fuzz targets in `fuzz/` can use it cheaply;
+//! `rosey-host` re-exports it as `rosey_host::package`.
+//!
+//! It owns everything between untrusted bytes and a validated
 //! [`Package`]:
 //!
 //! - [`Manifest`]: `manifest.yaml`, parsed strictly (unknown fields are
@@ -17,6 +21,8 @@
 //!
 //! Nothing here writes to disk; installing (staging directory, atomic
 //! rename) is the caller's job.
+
+#![warn(missing_docs)]
 
 mod archive;
 mod embed;
