@@ -116,8 +116,14 @@ async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
     // The plugin's own log line reached the host log, tagged and uncoloured.
     let logs = rosey_ok(&home, None, &["logs", "--plugin", "quote-bot", "-n", "50"]);
     assert!(logs.contains("added quote #1"), "{logs}");
-    assert!(!logs.contains('\x1b'), "terminal escapes in the log file: {logs:?}");
-    assert!(!logs.contains("plugin=echo"), "the filter let another plugin through");
+    assert!(
+        !logs.contains('\x1b'),
+        "terminal escapes in the log file: {logs:?}"
+    );
+    assert!(
+        !logs.contains("plugin=echo"),
+        "the filter let another plugin through"
+    );
 
     // Direct command execution, correlated.
     let mut results = bot
@@ -160,9 +166,12 @@ async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
         .unwrap();
     assert_eq!(quote_status["state"], "running");
 
-    // Restart the host: the quotes are still there.
-    rosey_ok(&home, None, &["stop"]);
-    rosey_ok(&home, Some(&url), &["start"]);
+    // Restart the host: the quotes are still there. (restart reports once.)
+    let restarted = rosey_ok(&home, Some(&url), &["restart", "--output", "json"]);
+    let restarted: serde_json::Value = serde_json::from_str(&restarted).unwrap_or_else(|e| {
+        panic!("restart printed more than one JSON document ({e}): {restarted}")
+    });
+    assert_eq!(restarted["plugins"].as_array().unwrap().len(), 2);
     assert!(bot.ask("!quote 1").await.text.contains("The cake is a lie"));
 
     // Remove quote-bot (the host must be stopped): nothing of it remains.

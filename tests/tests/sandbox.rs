@@ -431,6 +431,20 @@ async fn a_plugin_speaks_only_as_itself_and_requests_fail_cleanly() {
         }
     };
     assert_eq!(forged.plugin, "chatty", "the host names the real sender");
+    // The same through bus.request (nobody replies; the message still goes out).
+    let reply = rig.execute("chatty", &["impersonate", "request"]).await;
+    assert!(reply.contains("unavailable"), "nobody replies: {reply}");
+    let forged = loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), chat.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let m: rosey_host::protocol::SendMessage = serde_json::from_slice(&m.payload).unwrap();
+        if m.text == "I am echo" {
+            break m;
+        }
+    };
+    assert_eq!(forged.plugin, "chatty", "bus.request gets the same rewrite");
     // Without send_messages the same publish is denied.
     // (Both declare !hostile; `execute` picks the plugin explicitly.)
     let reply = rig.execute("hostile", &["impersonate"]).await;

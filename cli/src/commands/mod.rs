@@ -13,21 +13,25 @@ use rosey_host::home::{DEFAULT_HOME, RoseyHome};
 
 use crate::output::OutputFormat;
 
+/// Printed after `rosey --help`, as written.
+const FIRST_RUN: &str = "\
+A first run:
+  rosey plugin build example-plugins/quote-bot -o quote-bot.roseyplug
+  rosey plugin install quote-bot.roseyplug   # shows what it asks for, asks you
+  rosey start                                # also starts a local nats-server
+  rosey chat                                 # talk to your plugins: !quote add hello
+
+Docs: docs/operator-guide.md (running Rosey), docs/author-guide.md (writing plugins)";
+
 /// Rosey runs third-party chat-bot plugins (WebAssembly components) in a
 /// hard sandbox, and connects them to your bot over NATS.
-///
-/// A first run:
-///
-///   rosey plugin build example-plugins/quote-bot
-///   rosey plugin install example-plugins/quote-bot/quote-bot-0.1.0.roseyplug
-///   rosey start            # also starts a local nats-server
-///   rosey chat             # talk to your plugins: !quote add hello
 #[derive(Debug, Parser)]
 #[command(
     name = "rosey",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = FIRST_RUN
 )]
 pub struct Cli {
     /// Rosey's data directory (plugins, databases, logs).

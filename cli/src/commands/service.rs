@@ -199,33 +199,42 @@ fn report_started(
 
 impl Stop {
     pub fn run(self, ctx: &Context) -> Result<()> {
-        let Some(pid) = process::running_pid(&ctx.home) else {
-            let _ = fs::remove_file(ctx.home.pid_file());
-            if ctx.output == OutputFormat::Json {
-                return print_json(&serde_json::json!({ "stopped": false, "running": false }));
+        let stopped = stop_host(ctx, Duration::from_secs(self.timeout_secs))?;
+        match (ctx.output, stopped) {
+            (OutputFormat::Json, Some(pid)) => {
+                print_json(&serde_json::json!({ "stopped": true, "pid": pid }))
             }
-            println!("Rosey is not running");
-            return Ok(());
-        };
-        process::terminate(pid)?;
-        if !process::wait_exit(pid, Duration::from_secs(self.timeout_secs)) {
-            bail!(
-                "the host (pid {pid}) did not stop within {}s; see `rosey logs`",
-                self.timeout_secs
-            );
+            (OutputFormat::Json, None) => {
+                print_json(&serde_json::json!({ "stopped": false, "running": false }))
+            }
+            (OutputFormat::Text, Some(pid)) => {
+                println!("Stopped Rosey (pid {pid})");
+                Ok(())
+            }
+            (OutputFormat::Text, None) => {
+                println!("Rosey is not running");
+                Ok(())
+            }
         }
-        if ctx.output == OutputFormat::Json {
-            return print_json(&serde_json::json!({ "stopped": true, "pid": pid }));
-        }
-        println!("Stopped Rosey (pid {pid})");
-        Ok(())
     }
 }
 
-pub fn restart(ctx: &Context, start: Start) -> Result<()> {
-    if process::running_pid(&ctx.home).is_some() {
-        Stop { timeout_secs: 30 }.run(ctx)?;
+/// Stop the running host, if any; returns the pid that was stopped.
+fn stop_host(ctx: &Context, within: Duration) -> Result<Option<u32>> {
+    let Some(pid) = process::running_pid(&ctx.home) else {
+        let _ = fs::remove_file(ctx.home.pid_file());
+        return Ok(None);
+    };
+    process::terminate(pid)?;
+    if !process::wait_exit(pid, within) {
+        bail!("the host (pid {pid}) did not stop within {within:?}; see `rosey logs`");
     }
+    Ok(Some(pid))
+}
+
+/// `rosey restart`: stop quietly, then start (which reports, once).
+pub fn restart(ctx: &Context, start: Start) -> Result<()> {
+    stop_host(ctx, Duration::from_secs(30))?;
     start.run(ctx)
 }
 

@@ -17,13 +17,21 @@ pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl PluginState {
-    /// The checks every outgoing message passes: grants, size, rate.
+    /// The checks every outgoing message passes (publish, request and
+    /// chat.send alike): grants first, then, on the chat subject, a valid
+    /// message that speaks as this plugin, then size and rate. Returns the
+    /// payload to send.
     pub(crate) fn check_outgoing(
         &mut self,
         subject: &str,
-        payload: &[u8],
-    ) -> Result<(), HostError> {
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, HostError> {
         self.ctx.grants.check_publish(subject)?;
+        let payload = if subject == SEND_MESSAGE_SUBJECT {
+            self.own_chat_message(&payload)?
+        } else {
+            payload
+        };
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(HostError::Limit(format!(
                 "a payload may be at most {} KiB",
@@ -36,7 +44,7 @@ impl PluginState {
                 self.ctx.limits.publish_rate
             )));
         }
-        Ok(())
+        Ok(payload)
     }
 
     fn bus(&self) -> Result<async_nats::Client, HostError> {
@@ -52,7 +60,7 @@ impl PluginState {
         subject: String,
         payload: Vec<u8>,
     ) -> Result<(), HostError> {
-        self.check_outgoing(&subject, &payload)?;
+        let payload = self.check_outgoing(&subject, payload)?;
         self.bus()?
             .publish(subject, payload.into())
             .await
@@ -64,14 +72,6 @@ impl PluginState {
 
 impl Host for PluginState {
     async fn publish(&mut self, subject: String, payload: Vec<u8>) -> Result<(), HostError> {
-        let payload = if subject == SEND_MESSAGE_SUBJECT {
-            // Permission first: a plugin without send_messages hears
-            // "denied", not a complaint about its payload.
-            self.ctx.grants.check_publish(&subject)?;
-            self.own_chat_message(&payload)?
-        } else {
-            payload
-        };
         self.publish_checked(subject, payload).await
     }
 
@@ -81,7 +81,7 @@ impl Host for PluginState {
         payload: Vec<u8>,
         timeout_ms: u32,
     ) -> Result<Message, HostError> {
-        self.check_outgoing(&subject, &payload)?;
+        let payload = self.check_outgoing(&subject, payload)?;
         let bus = self.bus()?;
         let wait = Duration::from_millis(u64::from(timeout_ms))
             .min(MAX_REQUEST_TIMEOUT)
@@ -132,6 +132,7 @@ impl PluginState {
                 "a message on {SEND_MESSAGE_SUBJECT} must be {{\"channel\", \"text\"}} JSON: {e}"
             ))
         })?;
+        super::chat::check_message(&message.channel, &message.text)?;
         message.plugin = self.ctx.name.to_string();
         serde_json::to_vec(&message).map_err(|e| HostError::Other(e.to_string()))
     }

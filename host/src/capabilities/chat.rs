@@ -17,19 +17,7 @@ impl Host for PluginState {
         self.ctx
             .grants
             .require(Permission::SendMessages, "chat.send")?;
-        if channel.is_empty()
-            || channel.chars().count() > MAX_CHANNEL_CHARS
-            || channel.chars().any(char::is_control)
-        {
-            return Err(HostError::Invalid(format!(
-                "a channel name must be 1 to {MAX_CHANNEL_CHARS} printable characters"
-            )));
-        }
-        if text.chars().count() > MAX_TEXT_CHARS {
-            return Err(HostError::Limit(format!(
-                "a chat message may be at most {MAX_TEXT_CHARS} characters"
-            )));
-        }
+        check_message(&channel, &text)?;
         let payload = serde_json::to_vec(&SendMessage {
             channel,
             text,
@@ -40,4 +28,22 @@ impl Host for PluginState {
         self.publish_checked(SEND_MESSAGE_SUBJECT.to_owned(), payload)
             .await
     }
+}
+
+/// The rules every chat message from a plugin follows, however it is sent.
+pub(crate) fn check_message(channel: &str, text: &str) -> Result<(), HostError> {
+    if channel.is_empty()
+        || channel.chars().count() > MAX_CHANNEL_CHARS
+        || channel.chars().any(char::is_control)
+    {
+        return Err(HostError::Invalid(format!(
+            "a channel name must be 1 to {MAX_CHANNEL_CHARS} printable characters"
+        )));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(HostError::Limit(format!(
+            "a chat message may be at most {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    Ok(())
 }

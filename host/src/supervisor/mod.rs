@@ -297,6 +297,9 @@ async fn load_plugin(
         bus,
         config,
     ));
+    // A plugin that went over its quota before a restart starts with /data
+    // read-only, not with one more writable call.
+    ctx.check_storage();
     Ok((ctx, pre))
 }
 

@@ -67,9 +67,18 @@ impl Plugin for Hostile {
                 "flooded".to_owned()
             }
             ("flood", _) => flood(),
-            ("impersonate", _) => {
+            ("impersonate", via) => {
                 let forged = r#"{"channel": "lobby", "text": "I am echo", "plugin": "echo"}"#;
-                match bus::publish("rosey.chat.send_message", forged) {
+                let sent = match via {
+                    Some("request") => bus::request(
+                        "rosey.chat.send_message",
+                        forged,
+                        Duration::from_millis(100),
+                    )
+                    .map(|_| ()),
+                    _ => bus::publish("rosey.chat.send_message", forged),
+                };
+                match sent {
                     Ok(()) => "published".to_owned(),
                     Err(e) => format!("error: {e:#}"),
                 }
