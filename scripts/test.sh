@@ -15,6 +15,23 @@ set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The fuzz targets, briefly, where a nightly toolchain is installed (a
+# longer run: scripts/fuzz.sh 600). A crash found here fails the run.
+if [ "$status" = 0 ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    fuzzlog="$(mktemp)"
+    set +e
+    bash scripts/fuzz.sh "${ROSEY_FUZZ_SECONDS:-15}" >"$fuzzlog" 2>&1
+    fuzz_status=$?
+    set -e
+    grep -E '^(==> fuzzing|Done [0-9]+ runs)' "$fuzzlog" || true
+    if [ "$fuzz_status" != 0 ]; then
+        tail -n 60 "$fuzzlog"
+        echo "fuzzing failed (exit $fuzz_status); reproduce with scripts/fuzz.sh" >&2
+        status=1
+    fi
+    rm -f "$fuzzlog"
+fi
+
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "Summary: %d passed, %d failed\n", p, f }' "$log"
