@@ -166,6 +166,28 @@ async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
         .unwrap();
     assert_eq!(quote_status["state"], "running");
 
+    // plugin info shows the running host's view too (the host rewrites its
+    // status file every second, so the counters may lag a moment).
+    let mut info = serde_json::Value::Null;
+    for _ in 0..30 {
+        info = serde_json::from_str(&rosey_ok(
+            &home,
+            None,
+            &["plugin", "info", "quote-bot", "--output", "json"],
+        ))
+        .unwrap();
+        if info["live"]["stats"]["commands"].as_u64() >= Some(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(info["live"]["state"], "running");
+    assert_eq!(
+        info["live"]["stats"]["commands"].as_u64(),
+        Some(5),
+        "{info}"
+    );
+
     // Restart the host: the quotes are still there. (restart reports once.)
     let restarted = rosey_ok(&home, Some(&url), &["restart", "--output", "json"]);
     let restarted: serde_json::Value = serde_json::from_str(&restarted).unwrap_or_else(|e| {

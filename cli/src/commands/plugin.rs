@@ -462,6 +462,9 @@ struct Info {
     limits: serde_json::Value,
     storage_used: u64,
     history: Vec<serde_json::Value>,
+    /// The running host's view of the plugin, if a host runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<rosey_host::supervisor::status::PluginStatus>,
 }
 
 fn info(ctx: &Context, name: &str) -> Result<()> {
@@ -499,6 +502,8 @@ fn info(ctx: &Context, name: &str) -> Result<()> {
             .into_iter()
             .map(|(at, event, detail)| serde_json::json!({"at": at, "event": event, "detail": detail}))
             .collect(),
+        live: process::read_status(&ctx.home)
+            .and_then(|s| s.plugins.into_iter().find(|p| p.name == name.as_str())),
     };
     match ctx.output {
         OutputFormat::Json => print_json(&info),
@@ -551,6 +556,23 @@ fn info(ctx: &Context, name: &str) -> Result<()> {
                 human_bytes(info.storage_used),
                 human_bytes(limits.storage)
             );
+            if let Some(live) = &info.live {
+                println!(
+                    "  running:     {} for {}, {} commands, {} messages, {} errors, {} traps, \
+                     {} limit hits, {} denied",
+                    live.state,
+                    ago(live.since),
+                    live.stats.commands,
+                    live.stats.messages,
+                    live.stats.errors,
+                    live.stats.traps,
+                    live.stats.limit_hits,
+                    live.stats.denied
+                );
+                if let Some(error) = live.error.as_ref().or(live.stats.last_error.as_ref()) {
+                    println!("  last error:  {error}");
+                }
+            }
             if !info.history.is_empty() {
                 println!("  history:");
                 for event in info.history.iter().rev().take(5) {

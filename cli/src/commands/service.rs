@@ -291,6 +291,8 @@ pub fn status(ctx: &Context) -> Result<()> {
         "ERRORS",
         "TRAPS",
         "RESTARTS",
+        "LIMITS",
+        "DENIED",
         "LAST ERROR",
     ]);
     for p in &status.plugins {
@@ -305,6 +307,8 @@ pub fn status(ctx: &Context) -> Result<()> {
             p.stats.errors.to_string(),
             p.stats.traps.to_string(),
             p.stats.restarts.to_string(),
+            p.stats.limit_hits.to_string(),
+            p.stats.denied.to_string(),
             p.error
                 .clone()
                 .or(p.stats.last_error.clone())

@@ -9,6 +9,10 @@ use wasmtime::ResourceLimiter;
 /// the host allocates it.
 pub const HOSTCALL_FUEL: usize = 2 << 20;
 
+/// The most component-model handles (resources such as WASI streams) a
+/// plugin may hold at once; wasmtime's default is 100,000.
+pub const MAX_COMPONENT_HANDLES: usize = 10_000;
+
 /// The most table elements any one table may have.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 

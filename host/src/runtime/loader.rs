@@ -12,7 +12,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::bindings::{Plugin, PluginPre};
 use super::engine::RoseyEngine;
-use super::limits::HOSTCALL_FUEL;
+use super::limits::{HOSTCALL_FUEL, MAX_COMPONENT_HANDLES};
 use super::state::{PluginContext, PluginState};
 use crate::capabilities::Grants;
 use crate::capabilities::stdio::PluginOutput;
@@ -33,6 +33,9 @@ pub struct Runtime {
     engine: RoseyEngine,
     linker: Arc<Linker<PluginState>>,
 }
+
+/// The longest a component may take to compile.
+pub const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Imports that need a permission: (interface prefix, permission).
 const GUARDED_IMPORTS: &[(&str, Permission)] = &[
@@ -60,11 +63,28 @@ impl Runtime {
     }
 
     /// Compile a component from wasm bytes (validated as a component by the
-    /// package reader; never precompiled bytes).
+    /// package reader; never precompiled bytes), on a thread of its own with
+    /// a deadline: a component crafted to be slow to compile is refused
+    /// after [`COMPILE_TIMEOUT`] instead of stalling an install or a start.
+    /// (The compile itself cannot be cancelled; it ends in the background.)
     pub fn compile(&self, wasm: &[u8]) -> Result<Component> {
-        Component::new(self.engine.engine(), wasm)
-            .map_err(anyhow::Error::from)
-            .context("plugin.wasm does not compile")
+        let engine = self.engine.engine().clone();
+        let wasm = wasm.to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("rosey-compile".into())
+            .spawn(move || {
+                let _ = tx.send(Component::new(&engine, &wasm));
+            })
+            .context("could not start a compile thread")?;
+        match rx.recv_timeout(COMPILE_TIMEOUT) {
+            Ok(compiled) => compiled
+                .map_err(anyhow::Error::from)
+                .context("plugin.wasm does not compile"),
+            Err(_) => {
+                bail!("plugin.wasm did not compile within {COMPILE_TIMEOUT:?}; it is refused")
+            }
+        }
     }
 
     /// The cache key for `wasm` on this engine.
@@ -184,6 +204,7 @@ impl Runtime {
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_hostcall_fuel(HOSTCALL_FUEL);
+        store.set_max_component_handles(MAX_COMPONENT_HANDLES);
         store.epoch_deadline_trap();
         store.set_fuel(0)?;
         Ok(store)
