@@ -12,7 +12,7 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: &[&str] = &["echo", "quote-bot", "hostile"];
+const GUESTS: &[&str] = &["echo", "quote-bot", "hostile", "fetcher"];
 
 fn main() {
     let here =

@@ -77,6 +77,13 @@ async fn serve(ctx: &Context) -> Result<()> {
     let mut config = HostConfig::new(ctx.home.clone(), url);
     config.managed_nats = managed.is_some();
     config.nats_pid = managed.as_ref().and_then(|m| m.pid());
+    config.allow_private_http = std::env::var("ROSEY_HTTP_ALLOW_PRIVATE").is_ok_and(|v| v == "1");
+    if config.allow_private_http {
+        tracing::warn!(
+            "ROSEY_HTTP_ALLOW_PRIVATE=1: plugins' HTTP requests may reach loopback and private \
+             addresses (for tests and labs only)"
+        );
+    }
     let host = Host::start(config).await?;
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

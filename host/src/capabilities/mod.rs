@@ -9,6 +9,7 @@ pub mod chat;
 mod config;
 pub mod database;
 pub mod grants;
+pub mod http;
 mod kv;
 pub mod log;
 mod sql;

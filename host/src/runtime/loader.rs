@@ -31,7 +31,10 @@ pub struct Instance {
 #[derive(Clone)]
 pub struct Runtime {
     engine: RoseyEngine,
+    /// WASI (no sockets) and the Rosey imports.
     linker: Arc<Linker<PluginState>>,
+    /// The same plus `wasi:http`, for plugins granted `http_requests` only.
+    http_linker: Arc<Linker<PluginState>>,
 }
 
 /// The longest a component may take to compile.
@@ -51,9 +54,12 @@ impl Runtime {
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        let mut http_linker = linker.clone();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http_linker)?;
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            http_linker: Arc::new(http_linker),
         })
     }
 
@@ -161,10 +167,17 @@ impl Runtime {
                 }
             }
         }
-        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+        // Not granted means not linked: without http_requests a component
+        // importing wasi:http was refused above, and this linker has none.
+        let linker = if grants.has(Permission::HttpRequests) {
+            &self.http_linker
+        } else {
+            &self.linker
+        };
+        let pre = linker.instantiate_pre(component).map_err(|e| {
             anyhow::anyhow!(
-                "the component cannot be linked: {e:#} (Rosey provides rosey:plugin@0.1.0 and \
-                 WASI 0.2 without sockets)"
+                "the component cannot be linked: {e:#} (Rosey provides rosey:plugin@0.1.0, \
+                 WASI 0.2 without sockets, and wasi:http with http_requests)"
             )
         })?;
         PluginPre::new(pre)

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capabilities::database::PluginDb;
+use crate::capabilities::http::{HttpHooks, HttpPolicy};
 use crate::capabilities::log::PluginLog;
 use crate::capabilities::{Grants, HostError};
 use crate::home::PluginPaths;
@@ -34,6 +36,8 @@ pub struct PluginContext {
     pub log: Arc<PluginLog>,
     /// Its configuration, as a JSON object.
     pub config: serde_json::Map<String, serde_json::Value>,
+    /// Which hosts it may reach over HTTP (only used with `http_requests`).
+    pub http: HttpPolicy,
     /// The deadline of the call in progress (read by the SQL progress handler).
     pub deadline: Arc<Deadline>,
     /// The publish rate limit. Kept here, not in the instance, so a plugin
@@ -56,6 +60,7 @@ impl PluginContext {
         paths: PluginPaths,
         bus: Option<async_nats::Client>,
         config: serde_json::Map<String, serde_json::Value>,
+        http: HttpPolicy,
     ) -> Self {
         let stats = Arc::new(PluginStats::default());
         let log = Arc::new(PluginLog::new(name.as_str(), Arc::clone(&stats)));
@@ -69,6 +74,7 @@ impl PluginContext {
             stats,
             log,
             config,
+            http,
             deadline: Arc::new(Deadline::new()),
             publish_bucket: Mutex::new(TokenBucket::new(limits_rate)),
             over_quota: AtomicBool::new(false),
@@ -176,17 +182,32 @@ pub struct PluginState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+    http_ctx: WasiHttpCtx,
+    http_hooks: HttpHooks,
 }
 
 impl PluginState {
     /// A fresh state for a new instance.
     pub fn new(ctx: Arc<PluginContext>, wasi: WasiCtx) -> Self {
         let limiter = MemoryLimiter::new(ctx.limits.memory);
+        let http_hooks = HttpHooks::new(Arc::clone(&ctx));
         Self {
+            http_ctx: WasiHttpCtx::new(),
+            http_hooks,
             ctx,
             wasi,
             table: ResourceTable::new(),
             limiter,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.http_hooks,
+            table: &mut self.table,
+            ctx: &mut self.http_ctx,
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::capabilities::Grants;
+use crate::capabilities::http::HttpPolicy;
 use crate::home::{RoseyHome, write_atomic};
 use crate::package::PluginName;
 use crate::protocol::{self, ChatMessage, CommandError, CommandExecute, parse_command};
@@ -43,6 +44,9 @@ pub struct HostConfig {
     pub command_prefix: String,
     /// This host's id on the bus.
     pub host_id: String,
+    /// Let plugins' HTTP requests reach loopback and private addresses (for
+    /// tests and labs only; `ROSEY_HTTP_ALLOW_PRIVATE=1` in the CLI).
+    pub allow_private_http: bool,
 }
 
 impl HostConfig {
@@ -55,6 +59,7 @@ impl HostConfig {
             nats_pid: None,
             command_prefix: "!".into(),
             host_id: format!("host-{}", std::process::id()),
+            allow_private_http: false,
         }
     }
 }
@@ -140,7 +145,7 @@ impl Host {
                 plugins.insert(name, PluginHandle::idle(installed, live));
                 continue;
             }
-            match load_plugin(&config.home, &runtime, &installed, Some(bus.clone())).await {
+            match load_plugin(&config, &runtime, &installed, Some(bus.clone())).await {
                 Ok((ctx, pre)) => {
                     if let Ok(manifest) = installed.manifest() {
                         commands.add(&manifest);
@@ -266,7 +271,7 @@ impl Host {
 /// against its grants, and assemble its context. Compilation runs off the
 /// async threads.
 async fn load_plugin(
-    home: &RoseyHome,
+    config: &HostConfig,
     runtime: &Runtime,
     installed: &InstalledPlugin,
     bus: Option<async_nats::Client>,
@@ -275,9 +280,10 @@ async fn load_plugin(
     crate::runtime::bindings::PluginPre<crate::runtime::state::PluginState>,
 )> {
     let manifest = installed.manifest()?;
-    let paths = home.plugin(&installed.name);
+    let paths = config.home.plugin(&installed.name);
+    let http = HttpPolicy::new(&manifest.network.allowed_hosts, config.allow_private_http);
     let grants = Grants::from_manifest(&manifest);
-    let config = crate::plugin_config::load(&manifest, &paths.config)?;
+    let plugin_config = crate::plugin_config::load(&manifest, &paths.config)?;
     let pre = {
         let runtime = runtime.clone();
         let paths = paths.clone();
@@ -295,7 +301,8 @@ async fn load_plugin(
         manifest.limits(),
         paths,
         bus,
-        config,
+        plugin_config,
+        http,
     ));
     // A plugin that went over its quota before a restart starts with /data
     // read-only, not with one more writable call.
