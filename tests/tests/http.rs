@@ -113,13 +113,19 @@ async fn an_allowed_host_is_reached_and_nothing_else() {
         .ask(&format!("!fetch http://127.0.0.1:{other_port}/"))
         .await
         .text;
-    assert_eq!(reply, "error: ErrorCode::HttpRequestDenied", "a port not listed");
+    assert_eq!(
+        reply, "error: ErrorCode::HttpRequestDenied",
+        "a port not listed"
+    );
     let reply = rig
         .bot
         .ask(&format!("!fetch http://localhost:{port}/"))
         .await
         .text;
-    assert_eq!(reply, "error: ErrorCode::HttpRequestDenied", "a host name not listed");
+    assert_eq!(
+        reply, "error: ErrorCode::HttpRequestDenied",
+        "a host name not listed"
+    );
     assert_eq!(other_hits.load(Ordering::SeqCst), 0);
     assert_eq!(
         hits.load(Ordering::SeqCst),
