@@ -160,14 +160,35 @@ async fn epoch_deadline_stops_an_infinite_loop() {
         reply.contains("crashed") && reply.contains("deadline"),
         "{reply}"
     );
+    let reply = rig.ask("!hostile sleep 5000").await;
+    assert!(
+        reply.contains("deadline"),
+        "a slow handler is stopped: {reply}"
+    );
     let reply = rig.ask("!hostile spin-import").await;
     assert!(
         reply.contains("deadline"),
         "a loop over a host import is stopped too: {reply}"
     );
     rig.assert_host_healthy().await;
+
+    // While the attack runs, echo answers: its reply comes before the
+    // hostile plugin's crash report.
+    let attack = rig.bot.say("!hostile spin").await;
+    let during = rig.bot.say("!echo during the attack").await;
+    let first = rig.bot.reply(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(
+        first.reply_to.as_deref(),
+        Some(during.as_str()),
+        "{first:?}"
+    );
+    assert_eq!(first.text, "during the attack");
+    let second = rig.bot.reply(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(second.reply_to.as_deref(), Some(attack.as_str()));
+    assert!(second.text.contains("deadline"), "{second:?}");
+
     let status = rig.status_of("hostile");
-    assert_eq!(status.stats.traps, 2);
+    assert_eq!(status.stats.traps, 4);
     assert!(status.stats.restarts >= 2);
     rig.stop().await;
 }
@@ -453,6 +474,19 @@ async fn a_plugin_speaks_only_as_itself_and_requests_fail_cleanly() {
         .execute("hostile", &["request", "rosey.plugins.hostile.nobody"])
         .await;
     assert!(reply.contains("nothing is listening"), "{reply}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_have_no_sockets() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut rig = Rig::start(vec![hostile(|y| y)], |_| {}).await;
+    let reply = rig.ask(&format!("!hostile connect {address}")).await;
+    assert!(reply.starts_with("connect denied"), "{reply}");
+    let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
+    assert!(accepted.is_err(), "a plugin opened a TCP connection");
+    rig.assert_host_healthy().await;
     rig.stop().await;
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rosey_sdk::prelude::*;
 
 const USAGE: &str = "Usage: !hostile <ping|spin|spin-import|bomb|recurse|trap|escape|write|\
-read-asset|sql-attach|sql-loadext|sql-pragma|sql-vacuum|sql-cte|publish <subject>|flood|impersonate|request <subject>|\
+read-asset|sql-attach|sql-loadext|sql-pragma|sql-vacuum|sql-cte|publish <subject>|flood|connect <addr>|impersonate|request <subject>|\
 big-payload <bytes>|big-query|kv-big|fill-disk <MiB>|print|log-flood|sleep <ms>>";
 
 struct Hostile;
@@ -67,6 +67,10 @@ impl Plugin for Hostile {
                 "flooded".to_owned()
             }
             ("flood", _) => flood(),
+            ("connect", Some(address)) => match std::net::TcpStream::connect(address) {
+                Ok(_) => format!("CONNECTED to {address}"),
+                Err(e) => format!("connect denied: {e}"),
+            },
             ("impersonate", via) => {
                 let forged = r#"{"channel": "lobby", "text": "I am echo", "plugin": "echo"}"#;
                 let sent = match via {
