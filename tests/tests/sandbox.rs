@@ -47,6 +47,15 @@ struct Rig {
 impl Rig {
     /// Install `packages` (plus echo) into a fresh home and start a host.
     async fn start(packages: Vec<Package>, before_start: impl FnOnce(&RoseyHome)) -> Self {
+        Self::start_with(packages, before_start, |_| {}).await
+    }
+
+    /// Like `start`, with the host's config adjusted by `configure`.
+    async fn start_with(
+        packages: Vec<Package>,
+        before_start: impl FnOnce(&RoseyHome),
+        configure: impl FnOnce(&mut HostConfig),
+    ) -> Self {
         let nats = ManagedNats::start(None).await.unwrap();
         let work = tempfile::tempdir().unwrap();
         let home = RoseyHome::new(work.path().join("home"));
@@ -55,9 +64,9 @@ impl Rig {
             rosey_host::install::install(&home, &runtime, package).unwrap();
         }
         before_start(&home);
-        let host = Host::start(HostConfig::new(home.clone(), nats.url()))
-            .await
-            .unwrap();
+        let mut config = HostConfig::new(home.clone(), nats.url());
+        configure(&mut config);
+        let host = Host::start(config).await.unwrap();
         let bot = BotCore::connect(&nats.url()).await;
         Self {
             _work: work,
@@ -474,6 +483,57 @@ async fn a_plugin_speaks_only_as_itself_and_requests_fail_cleanly() {
         .execute("hostile", &["request", "rosey.plugins.hostile.nobody"])
         .await;
     assert!(reply.contains("nothing is listening"), "{reply}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_that_keeps_crashing_is_quarantined() {
+    let mut rig = Rig::start_with(
+        vec![hostile(|y| y)],
+        |_| {},
+        |config| {
+            config.supervision.quarantine_after = 3;
+            config.supervision.backoff_initial = Duration::from_millis(10);
+        },
+    )
+    .await;
+    for _ in 0..3 {
+        let reply = rig.ask("!hostile trap").await;
+        assert!(reply.contains("crashed"), "{reply}");
+    }
+    let status = rig.status_of("hostile");
+    assert_eq!(
+        status.state,
+        rosey_host::supervisor::status::Lifecycle::Quarantined
+    );
+    let reply = rig.ask("!hostile ping").await;
+    assert!(
+        reply.contains("quarantined after 3 crashes")
+            && reply.contains("rosey plugin enable hostile"),
+        "{reply}"
+    );
+    assert_eq!(rig.ask("!echo unaffected").await, "unaffected");
+    // Recorded for the operator, and it stays off after a restart.
+    let registry = rosey_host::registry::Registry::open(&rig.home.host_db()).unwrap();
+    let name = "hostile".parse().unwrap();
+    assert!(!registry.get(&name).unwrap().unwrap().enabled);
+    let events: Vec<String> = registry
+        .history(&name)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e, _)| e)
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| *e == "crashed").count(),
+        3,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("disabled"),
+        "{events:?}"
+    );
+    assert!(events.contains(&"quarantined".to_owned()), "{events:?}");
     rig.stop().await;
 }
 

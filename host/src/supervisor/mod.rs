@@ -2,6 +2,7 @@
 //! their behalf, routes chat commands and direct command requests, and runs
 //! one [`Runner`] task per plugin.
 
+pub mod policy;
 pub mod router;
 pub mod runner;
 pub mod status;
@@ -25,6 +26,7 @@ use crate::runtime::bindings::{Command, Message};
 use crate::runtime::engine::EpochTicker;
 use crate::runtime::state::PluginContext;
 use crate::runtime::{RoseyEngine, Runtime};
+use policy::SupervisionPolicy;
 use router::CommandTable;
 use runner::{Event, MAILBOX_CAPACITY, ReplyTo, Runner};
 use status::{HostStatus, Lifecycle, LiveState, PluginStatus};
@@ -47,6 +49,8 @@ pub struct HostConfig {
     /// Let plugins' HTTP requests reach loopback and private addresses (for
     /// tests and labs only; `ROSEY_HTTP_ALLOW_PRIVATE=1` in the CLI).
     pub allow_private_http: bool,
+    /// Restart back-off and quarantine.
+    pub supervision: SupervisionPolicy,
 }
 
 impl HostConfig {
@@ -60,6 +64,7 @@ impl HostConfig {
             command_prefix: "!".into(),
             host_id: format!("host-{}", std::process::id()),
             allow_private_http: false,
+            supervision: SupervisionPolicy::default(),
         }
     }
 }
@@ -141,7 +146,7 @@ impl Host {
             let name = installed.name.clone();
             let live = Arc::new(LiveState::new());
             if !installed.enabled {
-                live.set(Lifecycle::Stopped, Some("disabled".into()));
+                live.set(Lifecycle::Disabled, None);
                 plugins.insert(name, PluginHandle::idle(installed, live));
                 continue;
             }
@@ -157,6 +162,8 @@ impl Host {
                         Arc::clone(&ctx),
                         Arc::clone(&live),
                         Some(bus.clone()),
+                        config.supervision.clone(),
+                        Some(config.home.host_db()),
                     );
                     let task = tokio::spawn(runner.run(rx));
                     tracing::info!(plugin = %name, version = %installed.version, "plugin started");

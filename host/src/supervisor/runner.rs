@@ -2,15 +2,18 @@
 //! bounded mailbox one at a time, calls the guest under its limits, and
 //! replaces the instance with a fresh one after a trap.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::Trap;
 
+use super::policy::{CrashTracker, SupervisionPolicy, Verdict};
 use super::status::{Lifecycle, LiveState};
 use crate::capabilities::chat::MAX_TEXT_CHARS;
 use crate::protocol::{self, CommandError, CommandResult, SendMessage};
+use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::runtime::bindings::{Command, Message, PluginPre};
 use crate::runtime::engine::ticks_for;
@@ -22,8 +25,6 @@ pub const MAILBOX_CAPACITY: usize = 256;
 /// Extra time allowed past the deadline before the call is abandoned from
 /// outside (the epoch normally stops it first; this catches host calls).
 const DEADLINE_GRACE: Duration = Duration::from_millis(250);
-/// The longest pause between restarts of a crashing plugin.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Something for a plugin to handle.
 pub enum Event {
@@ -94,17 +95,24 @@ pub struct Runner {
     live: Arc<LiveState>,
     bus: Option<async_nats::Client>,
     instance: Option<Instance>,
-    failures: u32,
+    crashes: CrashTracker,
+    /// Set once the plugin is quarantined: why.
+    quarantined: Option<String>,
+    /// `host.db`, for the plugin's history.
+    registry: Option<PathBuf>,
 }
 
 impl Runner {
-    /// A runner for a prepared plugin.
+    /// A runner for a prepared plugin, supervised by `policy`; crashes and
+    /// quarantines are recorded in the registry at `registry` (`host.db`).
     pub fn new(
         runtime: Runtime,
         pre: PluginPre<PluginState>,
         ctx: Arc<PluginContext>,
         live: Arc<LiveState>,
         bus: Option<async_nats::Client>,
+        policy: SupervisionPolicy,
+        registry: Option<PathBuf>,
     ) -> Self {
         Self {
             runtime,
@@ -113,7 +121,26 @@ impl Runner {
             live,
             bus,
             instance: None,
-            failures: 0,
+            crashes: CrashTracker::new(policy),
+            quarantined: None,
+            registry,
+        }
+    }
+
+    /// Append to the plugin's history in host.db (best effort: the history
+    /// is for the operator; the host keeps serving if it cannot be written).
+    fn record(&self, event: &str, detail: Option<&str>) {
+        let Some(path) = &self.registry else { return };
+        let written = Registry::open(path).and_then(|r| {
+            r.record(&self.ctx.name, event, detail)?;
+            if event == "quarantined" {
+                // Off until an operator re-enables it (recorded as "disabled").
+                r.set_enabled(&self.ctx.name, false)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::warn!(plugin = %self.ctx.name, "could not record {event} in host.db: {e:#}");
         }
     }
 
@@ -128,7 +155,7 @@ impl Runner {
                 Event::Message(message) => {
                     self.ctx.stats.bump_message();
                     match self.on_message(message).await {
-                        Ok(()) => self.failures = 0,
+                        Ok(()) => self.crashes.succeeded(),
                         Err(failure) => self.report(&failure, "on-message"),
                     }
                 }
@@ -137,7 +164,7 @@ impl Runner {
                     let name = command.name.clone();
                     let result = self.on_command(command).await;
                     match &result {
-                        Ok(_) => self.failures = 0,
+                        Ok(_) => self.crashes.succeeded(),
                         Err(failure) => self.report(failure, &format!("command `{name}`")),
                     }
                     if let Some(bus) = self.bus.clone() {
@@ -215,13 +242,27 @@ impl Runner {
 
     fn crashed(&mut self, reason: &str) {
         self.instance = None;
-        self.failures = self.failures.saturating_add(1);
         self.ctx.reset_database();
         self.ctx.stats.record_trap(reason);
         if is_limit(reason) {
             self.ctx.stats.bump_limit_hit();
         }
-        self.live.set(Lifecycle::Crashed, Some(reason.to_owned()));
+        self.record("crashed", Some(reason));
+        match self.crashes.crashed(Instant::now()) {
+            Verdict::Restart(_) => self.live.set(Lifecycle::Crashed, Some(reason.to_owned())),
+            Verdict::Quarantine => {
+                let policy = self.crashes.policy();
+                let why = format!(
+                    "quarantined after {} crashes within {:?} (last: {reason}); re-enable it with \
+                     `rosey plugin enable {}` and restart the host",
+                    policy.quarantine_after, policy.window, self.ctx.name
+                );
+                self.ctx.log.error(&why);
+                self.live.set(Lifecycle::Quarantined, Some(why.clone()));
+                self.record("quarantined", Some(reason));
+                self.quarantined = Some(why);
+            }
+        }
     }
 
     /// The live instance, making (and `init`ing) a fresh one if needed.
@@ -236,17 +277,12 @@ impl Runner {
         if self.instance.is_some() {
             return Ok(());
         }
-        if self.failures > 0 {
-            // Immediate restart after the first failure, then 100 ms
-            // doubling up to MAX_BACKOFF while failures continue.
-            let backoff = if self.failures == 1 {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(100)
-                    .saturating_mul(1 << (self.failures - 2).min(16))
-                    .min(MAX_BACKOFF)
-            };
-            tokio::time::sleep(backoff).await;
+        if let Some(why) = &self.quarantined {
+            return Err(why.clone());
+        }
+        if self.crashes.recent() > 0 {
+            // Immediate after a first crash, then doubling (policy).
+            tokio::time::sleep(self.crashes.backoff()).await;
             self.ctx.stats.bump_restart();
         }
         self.live.set(Lifecycle::Starting, None);

@@ -18,6 +18,10 @@ pub enum Lifecycle {
     Crashed,
     /// It could not be loaded at all (see the error).
     Failed,
+    /// It crashed too often; it stays stopped until an operator re-enables it.
+    Quarantined,
+    /// The operator disabled it.
+    Disabled,
     /// Shutting down.
     Stopping,
     /// Not running.
@@ -31,6 +35,8 @@ impl std::fmt::Display for Lifecycle {
             Self::Running => "running",
             Self::Crashed => "crashed",
             Self::Failed => "failed",
+            Self::Quarantined => "quarantined",
+            Self::Disabled => "disabled",
             Self::Stopping => "stopping",
             Self::Stopped => "stopped",
         };
