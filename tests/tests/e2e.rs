@@ -89,6 +89,21 @@ async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
     assert_eq!(reply.plugin, "echo");
     assert_eq!(reply.channel, "lobby");
 
+    // The built-in !help lists what the running plugins declare.
+    let help = bot.ask("!help").await;
+    assert_eq!(help.plugin, "rosey");
+    assert!(
+        help.text.contains("!echo (echo)") && help.text.contains("!quote (quote-bot)"),
+        "{}",
+        help.text
+    );
+    assert!(
+        bot.ask("!help quote")
+            .await
+            .text
+            .starts_with("!quote (quote-bot):")
+    );
+
     assert_eq!(
         bot.ask("!quote").await.text,
         "No quotes yet. Add one with !quote add <text>"

@@ -20,7 +20,9 @@ use crate::capabilities::Grants;
 use crate::capabilities::http::HttpPolicy;
 use crate::home::{RoseyHome, write_atomic};
 use crate::package::PluginName;
-use crate::protocol::{self, ChatMessage, CommandError, CommandExecute, parse_command};
+use crate::protocol::{
+    self, ChatMessage, CommandError, CommandExecute, SendMessage, parse_command,
+};
 use crate::registry::{InstalledPlugin, Registry};
 use crate::runtime::bindings::{Command, Message};
 use crate::runtime::engine::EpochTicker;
@@ -330,6 +332,9 @@ async fn route_chat(shared: Arc<Shared>, mut messages: async_nats::Subscriber) {
             continue;
         };
         let Some(plugin) = shared.commands.route(&parsed.name) else {
+            if parsed.name == router::HELP {
+                answer_help(&shared, &chat, parsed.args.first().map(String::as_str)).await;
+            }
             continue;
         };
         let Some(handle) = shared.plugins.get(plugin) else {
@@ -349,6 +354,29 @@ async fn route_chat(shared: Arc<Shared>, mut messages: async_nats::Subscriber) {
         if !handle.deliver(Event::Command(command, reply)) {
             tracing::warn!(plugin = %plugin, "plugin is busy or stopped; a chat command was dropped");
         }
+    }
+}
+
+/// The built-in `!help`: the commands of the running plugins.
+async fn answer_help(shared: &Shared, chat: &ChatMessage, topic: Option<&str>) {
+    let text = shared
+        .commands
+        .help(&shared.config.command_prefix, topic, |plugin| {
+            shared.plugins.get(plugin).is_some_and(|h| {
+                h.mailbox.is_some() && !matches!(h.live.state(), Lifecycle::Quarantined)
+            })
+        });
+    let reply = SendMessage {
+        channel: chat.channel.clone(),
+        text,
+        plugin: "rosey".into(),
+        reply_to: chat.id.clone(),
+    };
+    if let Ok(payload) = serde_json::to_vec(&reply) {
+        let _ = shared
+            .bus
+            .publish(protocol::SEND_MESSAGE, payload.into())
+            .await;
     }
 }
 

@@ -4,27 +4,46 @@ use std::collections::BTreeMap;
 
 use crate::package::{Manifest, PluginName};
 
+/// One plugin's claim on a command.
+#[derive(Debug, Clone)]
+struct Claim {
+    priority: i32,
+    plugin: PluginName,
+    help: Option<String>,
+}
+
 /// The command table: command name to the plugins that declare it, highest
 /// priority first (ties broken by plugin name, so routing is deterministic).
 #[derive(Debug, Default, Clone)]
 pub struct CommandTable {
-    commands: BTreeMap<String, Vec<(i32, PluginName)>>,
+    commands: BTreeMap<String, Vec<Claim>>,
 }
+
+/// The command the host answers itself, unless a plugin declares it.
+pub const HELP: &str = "help";
 
 impl CommandTable {
     /// Add the commands `manifest` declares.
     pub fn add(&mut self, manifest: &Manifest) {
         for command in &manifest.commands {
             let claims = self.commands.entry(command.name.to_string()).or_default();
-            claims.push((command.priority, manifest.name.clone()));
-            claims.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            claims.push(Claim {
+                priority: command.priority,
+                plugin: manifest.name.clone(),
+                help: command.help.clone(),
+            });
+            claims.sort_by(|a, b| {
+                b.priority
+                    .cmp(&a.priority)
+                    .then_with(|| a.plugin.cmp(&b.plugin))
+            });
         }
     }
 
     /// Remove every command of `plugin`.
     pub fn remove(&mut self, plugin: &PluginName) {
         for claims in self.commands.values_mut() {
-            claims.retain(|(_, p)| p != plugin);
+            claims.retain(|c| c.plugin != *plugin);
         }
         self.commands.retain(|_, claims| !claims.is_empty());
     }
@@ -34,14 +53,50 @@ impl CommandTable {
         self.commands
             .get(command)
             .and_then(|claims| claims.first())
-            .map(|(_, p)| p)
+            .map(|c| &c.plugin)
     }
 
     /// Whether `plugin` declares `command`.
     pub fn declares(&self, plugin: &PluginName, command: &str) -> bool {
         self.commands
             .get(command)
-            .is_some_and(|claims| claims.iter().any(|(_, p)| p == plugin))
+            .is_some_and(|claims| claims.iter().any(|c| c.plugin == *plugin))
+    }
+
+    /// The text of the built-in `!help` (all commands whose plugin is
+    /// `running`) or `!help <command>`, with `prefix` in front of names.
+    pub fn help(
+        &self,
+        prefix: &str,
+        topic: Option<&str>,
+        running: impl Fn(&PluginName) -> bool,
+    ) -> String {
+        let line = |name: &str, claim: &Claim| match &claim.help {
+            Some(help) => format!("{prefix}{name} ({}): {help}", claim.plugin),
+            None => format!("{prefix}{name} ({})", claim.plugin),
+        };
+        let routed = |name: &str| {
+            self.commands
+                .get(name)
+                .and_then(|claims| claims.iter().find(|c| running(&c.plugin)))
+        };
+        if let Some(topic) = topic {
+            let topic = topic.trim_start_matches(prefix).to_ascii_lowercase();
+            return match routed(&topic) {
+                Some(claim) => line(&topic, claim),
+                None => format!("No command {prefix}{topic}. Try {prefix}{HELP} for the list."),
+            };
+        }
+        let lines: Vec<String> = self
+            .commands
+            .keys()
+            .filter_map(|name| routed(name).map(|claim| line(name, claim)))
+            .collect();
+        if lines.is_empty() {
+            "No commands: no running plugin declares any.".to_owned()
+        } else {
+            format!("Commands:\n{}", lines.join("\n"))
+        }
     }
 }
 
@@ -68,5 +123,21 @@ mod tests {
         assert_eq!(table.route("quote").unwrap().as_str(), "zeta");
         assert!(table.declares(&"low".parse().unwrap(), "quote"));
         assert!(table.route("nope").is_none());
+    }
+
+    #[test]
+    fn help_lists_running_plugins_commands() {
+        let mut table = CommandTable::default();
+        table.add(&manifest("alpha", "quote", 1));
+        table.add(&manifest("beta", "echo", 1));
+        let all = table.help("!", None, |_| true);
+        assert_eq!(all, "Commands:\n!echo (beta)\n!quote (alpha)");
+        let some = table.help("!", None, |p| p.as_str() == "alpha");
+        assert_eq!(some, "Commands:\n!quote (alpha)");
+        assert_eq!(table.help("!", Some("!quote"), |_| true), "!quote (alpha)");
+        assert_eq!(
+            table.help("!", Some("nope"), |_| true),
+            "No command !nope. Try !help for the list."
+        );
     }
 }
