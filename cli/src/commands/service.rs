@@ -298,6 +298,7 @@ pub fn status(ctx: &Context) -> Result<()> {
         "ERRORS",
         "TRAPS",
         "RESTARTS",
+        "P50/P99",
         "LIMITS",
         "DENIED",
         "LAST ERROR",
@@ -314,6 +315,10 @@ pub fn status(ctx: &Context) -> Result<()> {
             p.stats.errors.to_string(),
             p.stats.traps.to_string(),
             p.stats.restarts.to_string(),
+            match (p.stats.p50_micros, p.stats.p99_micros) {
+                (Some(p50), Some(p99)) => format!("{}/{}", micros(p50), micros(p99)),
+                _ => "-".into(),
+            },
             p.stats.limit_hits.to_string(),
             p.stats.denied.to_string(),
             p.error
@@ -338,4 +343,14 @@ fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `800` → `800µs`, `2000` → `2ms`, `5000000` → `5s`.
+fn micros(value: u64) -> String {
+    match value {
+        u64::MAX => ">60s".into(),
+        v if v >= 1_000_000 => format!("{}s", v / 1_000_000),
+        v if v >= 1_000 => format!("{}ms", v / 1_000),
+        v => format!("{v}µs"),
+    }
 }

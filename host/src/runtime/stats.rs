@@ -22,7 +22,54 @@ pub struct PluginStats {
     busy_micros: AtomicU64,
     log_lines: AtomicU64,
     log_dropped: AtomicU64,
+    latency: LatencyHistogram,
     last_error: Mutex<Option<String>>,
+}
+
+/// Upper bounds (microseconds) of the latency buckets: 1-2-5 steps from
+/// 1 µs to 60 s. A percentile is reported as the bound of its bucket.
+const BUCKETS: [u64; 24] = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+    200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000, 60_000_000,
+];
+
+/// A lock-free histogram of guest call durations.
+#[derive(Debug, Default)]
+struct LatencyHistogram {
+    counts: [AtomicU64; BUCKETS.len() + 1],
+}
+
+impl LatencyHistogram {
+    fn record(&self, micros: u64) {
+        let bucket = BUCKETS
+            .iter()
+            .position(|&bound| micros <= bound)
+            .unwrap_or(BUCKETS.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The bucket bound below which `quantile` of the calls fell (None
+    /// before any call; `u64::MAX` if in the overflow bucket).
+    fn quantile(&self, quantile: f64) -> Option<u64> {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = ((total as f64) * quantile).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen >= wanted {
+                return Some(BUCKETS.get(i).copied().unwrap_or(u64::MAX));
+            }
+        }
+        None
+    }
 }
 
 /// A point-in-time copy of [`PluginStats`], for status reports.
@@ -56,6 +103,12 @@ pub struct StatsSnapshot {
     /// Log lines dropped by the rate cap.
     #[serde(default)]
     pub log_dropped: u64,
+    /// Median guest call time, in microseconds (bucket bound).
+    #[serde(default)]
+    pub p50_micros: Option<u64>,
+    /// 99th-percentile guest call time, in microseconds (bucket bound).
+    #[serde(default)]
+    pub p99_micros: Option<u64>,
     /// The last error or trap, if any.
     pub last_error: Option<String>,
 }
@@ -100,6 +153,7 @@ impl PluginStats {
     pub fn record_call(&self, fuel: u64, micros: u64) {
         self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
         self.busy_micros.fetch_add(micros, Ordering::Relaxed);
+        self.latency.record(micros);
     }
 
     fn set_last_error(&self, error: &str) {
@@ -125,7 +179,28 @@ impl PluginStats {
             busy_micros: get(&self.busy_micros),
             log_lines: get(&self.log_lines),
             log_dropped: get(&self.log_dropped),
+            p50_micros: self.latency.quantile(0.50),
+            p99_micros: self.latency.quantile(0.99),
             last_error: self.last_error.lock().ok().and_then(|l| l.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_come_from_the_buckets() {
+        let stats = PluginStats::default();
+        assert_eq!(stats.snapshot().p50_micros, None);
+        for _ in 0..98 {
+            stats.record_call(0, 30); // the 50 µs bucket
+        }
+        stats.record_call(0, 1_500); // the 2 ms bucket
+        stats.record_call(0, 90_000_000); // past the last bucket
+        let snap = stats.snapshot();
+        assert_eq!(snap.p50_micros, Some(50));
+        assert_eq!(snap.p99_micros, Some(2_000));
     }
 }
