@@ -180,7 +180,10 @@ async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
         .find(|p| p["name"] == "quote-bot")
         .unwrap();
     assert_eq!(quote_status["state"], "running");
-    assert!(quote_status["stats"]["p50_micros"].as_u64().is_some(), "{quote_status}");
+    assert!(
+        quote_status["stats"]["p50_micros"].as_u64().is_some(),
+        "{quote_status}"
+    );
 
     // plugin info shows the running host's view too (the host rewrites its
     // status file every second, so the counters may lag a moment).

@@ -538,6 +538,29 @@ async fn a_plugin_that_keeps_crashing_is_quarantined() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn schedules_call_on_schedule() {
+    let ticking = hostile(|y| format!("{y}schedules: [{{ name: tick, every: 1s }}]\n"));
+    let mut rig = Rig::start(vec![ticking], |_| {}).await;
+    let mut ticks = rig
+        .bot
+        .client()
+        .subscribe("rosey.plugins.hostile.tick")
+        .await
+        .unwrap();
+    rig.bot.client().flush().await.unwrap();
+    for _ in 0..2 {
+        let tick = tokio::time::timeout(Duration::from_secs(5), ticks.next())
+            .await
+            .expect("a tick within 5 s")
+            .unwrap();
+        assert_eq!(tick.payload.as_ref(), b"tick");
+    }
+    assert!(rig.status_of("hostile").stats.schedules >= 2);
+    rig.assert_host_healthy().await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn plugins_have_no_sockets() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

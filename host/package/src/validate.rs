@@ -354,7 +354,8 @@ fn is_schedule_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// Five whitespace-separated fields of digits, `*`, `/`, `,` and `-`.
+/// Five whitespace-separated fields of digits, `*`, `/`, `,` and `-`, with
+/// values in range (checked by the same parser the host schedules with).
 fn is_cron(expression: &str) -> bool {
     let fields: Vec<&str> = expression.split_whitespace().collect();
     fields.len() == 5
@@ -363,6 +364,7 @@ fn is_cron(expression: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || matches!(b, b'*' | b'/' | b',' | b'-'))
         })
+        && fields.join(" ").parse::<croner::Cron>().is_ok()
 }
 
 #[cfg(test)]
@@ -415,6 +417,8 @@ mod tests {
             "@daily",
             "0 9 * * MON",
             "0 9 ? * *",
+            "99 9 * * *",
+            "0 25 * * *",
         ] {
             assert!(!is_cron(bad), "{bad}");
         }

@@ -11,6 +11,7 @@ use serde::Serialize;
 pub struct PluginStats {
     messages: AtomicU64,
     commands: AtomicU64,
+    schedules: AtomicU64,
     errors: AtomicU64,
     traps: AtomicU64,
     restarts: AtomicU64,
@@ -79,6 +80,9 @@ pub struct StatsSnapshot {
     pub messages: u64,
     /// Commands delivered to `on-command`.
     pub commands: u64,
+    /// Schedule ticks delivered to `on-schedule`.
+    #[serde(default)]
+    pub schedules: u64,
     /// Calls that returned an error.
     pub errors: u64,
     /// Calls that trapped (or ran out of time, fuel or memory).
@@ -128,6 +132,7 @@ impl PluginStats {
     bump! {
         bump_message => messages,
         bump_command => commands,
+        bump_schedule => schedules,
         bump_restart => restarts,
         bump_limit_hit => limit_hits,
         bump_denied => denied,
@@ -168,6 +173,7 @@ impl PluginStats {
         StatsSnapshot {
             messages: get(&self.messages),
             commands: get(&self.commands),
+            schedules: get(&self.schedules),
             errors: get(&self.errors),
             traps: get(&self.traps),
             restarts: get(&self.restarts),

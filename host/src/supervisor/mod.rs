@@ -5,6 +5,7 @@
 pub mod policy;
 pub mod router;
 pub mod runner;
+mod schedule;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -224,6 +225,14 @@ impl Host {
                     name.clone(),
                     subscriber,
                 )));
+            }
+        }
+        for (name, handle) in &shared.plugins {
+            if handle.mailbox.is_none() {
+                continue;
+            }
+            if let Ok(manifest) = handle.installed.manifest() {
+                tasks.extend(schedule::spawn(&shared, name, &manifest.schedules));
             }
         }
         bus.flush()

@@ -32,6 +32,8 @@ pub enum Event {
     Message(Message),
     /// A command, and where its reply goes.
     Command(Command, ReplyTo),
+    /// A schedule the manifest declares has fired.
+    Schedule(String),
     /// Stop: call `shutdown`, then signal.
     Shutdown(oneshot::Sender<()>),
 }
@@ -171,6 +173,13 @@ impl Runner {
                         send_reply(bus, self.ctx.name.to_string(), reply, result).await;
                     }
                 }
+                Event::Schedule(name) => {
+                    self.ctx.stats.bump_schedule();
+                    match self.on_schedule(&name).await {
+                        Ok(()) => self.crashes.succeeded(),
+                        Err(failure) => self.report(&failure, &format!("schedule `{name}`")),
+                    }
+                }
                 Event::Shutdown(done) => {
                     self.shutdown().await;
                     let _ = done.send(());
@@ -185,6 +194,13 @@ impl Runner {
         let ctx = Arc::clone(&self.ctx);
         let instance = self.instance().await?;
         let (started, outcome) = guarded_call!(instance, &ctx, call_on_message, &message)?;
+        self.finish_call(started, outcome)?.map_err(Failure::Guest)
+    }
+
+    async fn on_schedule(&mut self, name: &str) -> Result<(), Failure> {
+        let ctx = Arc::clone(&self.ctx);
+        let instance = self.instance().await?;
+        let (started, outcome) = guarded_call!(instance, &ctx, call_on_schedule, name)?;
         self.finish_call(started, outcome)?.map_err(Failure::Guest)
     }
 

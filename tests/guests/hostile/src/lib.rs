@@ -26,6 +26,11 @@ impl Plugin for Hostile {
         Ok(())
     }
 
+    fn on_schedule(name: &str) -> Result<()> {
+        bus::publish("rosey.plugins.hostile.tick", name)?;
+        Ok(())
+    }
+
     fn on_command(cmd: Command) -> Result<Option<String>> {
         let reply = match (cmd.arg(0).unwrap_or(""), cmd.arg(1)) {
             ("ping", _) => "pong".to_owned(),
