@@ -95,10 +95,7 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// A duration in ms since the epoch, as "3m ago".
 pub fn ago(ms: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = rosey_host::protocol::now_ms();
     let secs = ((now - ms) / 1000).max(0);
     match secs {
         0..=59 => format!("{secs}s"),

@@ -16,6 +16,15 @@ pub const SEND_MESSAGE: &str = "rosey.chat.send_message";
 /// Direct command execution: `rosey.commands.<plugin>.execute`.
 pub const COMMAND_EXECUTE: &str = "rosey.commands.*.execute";
 
+/// Milliseconds since the Unix epoch: the unit of every timestamp Rosey
+/// writes (payloads, host.db, status).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// `rosey.commands.<plugin>.result`.
 pub fn command_result_subject(plugin: &str) -> String {
     format!("rosey.commands.{plugin}.result")

@@ -9,7 +9,7 @@ use clap::Args;
 use futures::StreamExt;
 use rosey_host::capabilities::log::sanitize;
 use rosey_host::package::HumanDuration;
-use rosey_host::protocol::{self, ChatMessage, SendMessage};
+use rosey_host::protocol::{self, ChatMessage, SendMessage, now_ms};
 
 use super::Context;
 use crate::process;
@@ -153,11 +153,4 @@ fn prompt() {
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "> ");
     let _ = err.flush();
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -247,13 +247,7 @@ fn authorize_plugin(action: &AuthAction<'_>) -> Authorization {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::protocol::now_ms;
 
 #[cfg(test)]
 mod tests {
