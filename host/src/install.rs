@@ -16,9 +16,10 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 use crate::capabilities::Grants;
-use crate::capabilities::database::{PluginDb, now_ms};
+use crate::capabilities::database::PluginDb;
 use crate::home::{PluginPaths, RoseyHome, create_private_dir};
 use crate::package::{Package, PluginName};
+use crate::protocol::now_ms;
 use crate::registry::{InstalledPlugin, Registry};
 use crate::runtime::Runtime;
 use crate::runtime::state::Deadline;

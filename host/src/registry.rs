@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::capabilities::database::now_ms;
 use crate::package::{Manifest, PluginName};
+use crate::protocol::now_ms;
 
 /// One installed plugin, as recorded.
 #[derive(Debug, Clone)]

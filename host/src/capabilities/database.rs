@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, config::DbConfig};
 use sha2::{Digest, Sha256};
 
 use crate::package::Migration;
+use crate::protocol::now_ms;
 use crate::runtime::state::Deadline;
 
 /// Tables whose names start with this belong to the host (kv, migrations).
@@ -246,8 +247,6 @@ fn authorize_plugin(action: &AuthAction<'_>) -> Authorization {
         _ => Authorization::Allow,
     }
 }
-
-pub(crate) use crate::protocol::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -4,9 +4,9 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::HostError;
-use super::database::now_ms;
 use super::sql::sql_error;
 use crate::package::Permission;
+use crate::protocol::now_ms;
 use crate::runtime::bindings::rosey::plugin::kv::Host;
 use crate::runtime::state::PluginState;
 

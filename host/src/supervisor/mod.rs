@@ -195,7 +195,7 @@ impl Host {
             bus: bus.clone(),
             plugins,
             commands,
-            started_at: crate::capabilities::database::now_ms(),
+            started_at: crate::protocol::now_ms(),
         });
         let mut tasks = Vec::new();
 
@@ -515,7 +515,7 @@ fn build_status(shared: &Shared) -> HostStatus {
         host_id: shared.config.host_id.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: shared.started_at,
-        updated_at: crate::capabilities::database::now_ms(),
+        updated_at: crate::protocol::now_ms(),
         nats_url: shared.config.nats_url.clone(),
         managed_nats: shared.config.managed_nats,
         nats_pid: shared.config.nats_pid,

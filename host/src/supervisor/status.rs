@@ -64,7 +64,7 @@ impl LiveState {
         Self {
             inner: Mutex::new(LiveInner {
                 state: Lifecycle::Starting,
-                since: crate::capabilities::database::now_ms(),
+                since: crate::protocol::now_ms(),
                 memory: 0,
                 error: None,
             }),
@@ -75,7 +75,7 @@ impl LiveState {
     pub fn set(&self, state: Lifecycle, error: Option<String>) {
         if let Ok(mut inner) = self.inner.lock() {
             if inner.state != state {
-                inner.since = crate::capabilities::database::now_ms();
+                inner.since = crate::protocol::now_ms();
             }
             inner.state = state;
             if error.is_some() {
