@@ -513,6 +513,11 @@ async fn a_plugin_that_keeps_crashing_is_quarantined() {
         "{reply}"
     );
     assert_eq!(rig.ask("!echo unaffected").await, "unaffected");
+    let help = rig.ask("!help").await;
+    assert!(
+        help.contains("(echo)") && !help.contains("(hostile)"),
+        "{help}"
+    );
     // Recorded for the operator, and it stays off after a restart.
     let registry = rosey_host::registry::Registry::open(&rig.home.host_db()).unwrap();
     let name = "hostile".parse().unwrap();

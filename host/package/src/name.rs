@@ -41,6 +41,8 @@ struct Rule {
     max_len: usize,
     allow_underscore: bool,
     strict_hyphens: bool,
+    /// Names the host uses itself.
+    reserved: &'static [&'static str],
     text: &'static str,
 }
 
@@ -49,6 +51,8 @@ const PLUGIN_RULE: Rule = Rule {
     max_len: 64,
     allow_underscore: false,
     strict_hyphens: true,
+    // The host speaks as "rosey" (the built-in !help).
+    reserved: &["rosey"],
     text: "a plugin name is 1 to 64 characters of a-z, 0-9 and \"-\", starts with a letter, \
            does not end with \"-\" and has no \"--\"",
 };
@@ -58,6 +62,7 @@ const COMMAND_RULE: Rule = Rule {
     max_len: 32,
     allow_underscore: true,
     strict_hyphens: false,
+    reserved: &[],
     text: "a command name is 1 to 32 characters of a-z, 0-9, \"_\" and \"-\" and starts with a letter",
 };
 
@@ -104,6 +109,9 @@ fn check(value: &str, rule: &Rule) -> Result<(), InvalidName> {
         if value.contains("--") {
             return Err(fail("it contains \"--\""));
         }
+    }
+    if rule.reserved.contains(&value) {
+        return Err(fail("it is reserved for the host"));
     }
     Ok(())
 }
@@ -301,5 +309,17 @@ mod tests {
         assert!(a < b);
         let set: std::collections::HashSet<_> = [a.clone(), a].into_iter().collect();
         assert_eq!(set.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod reserved_tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_own_name_is_reserved() {
+        let err = "rosey".parse::<PluginName>().unwrap_err();
+        assert_eq!(err.problem(), "it is reserved for the host");
+        assert!("rosey-quotes".parse::<PluginName>().is_ok());
     }
 }

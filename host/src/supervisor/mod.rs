@@ -340,7 +340,13 @@ async fn route_chat(shared: Arc<Shared>, mut messages: async_nats::Subscriber) {
         let Some(parsed) = parse_command(&chat.text, &shared.config.command_prefix) else {
             continue;
         };
-        let Some(plugin) = shared.commands.route(&parsed.name) else {
+        // The first claimant that serves; if none does, the top one, which
+        // answers why it cannot (e.g. quarantined) instead of silence.
+        let Some(plugin) = shared
+            .commands
+            .route(&parsed.name, |p| serving(&shared, p))
+            .or_else(|| shared.commands.route(&parsed.name, |_| true))
+        else {
             if parsed.name == router::HELP {
                 answer_help(&shared, &chat, parsed.args.first().map(String::as_str)).await;
             }
@@ -366,15 +372,24 @@ async fn route_chat(shared: Arc<Shared>, mut messages: async_nats::Subscriber) {
     }
 }
 
+/// Whether `plugin` takes commands: it runs and is not quarantined.
+fn serving(shared: &Shared, plugin: &PluginName) -> bool {
+    shared
+        .plugins
+        .get(plugin)
+        .is_some_and(|h| h.mailbox.is_some() && h.live.state() != Lifecycle::Quarantined)
+}
+
 /// The built-in `!help`: the commands of the running plugins.
 async fn answer_help(shared: &Shared, chat: &ChatMessage, topic: Option<&str>) {
-    let text = shared
+    let text: String = shared
         .commands
         .help(&shared.config.command_prefix, topic, |plugin| {
-            shared.plugins.get(plugin).is_some_and(|h| {
-                h.mailbox.is_some() && !matches!(h.live.state(), Lifecycle::Quarantined)
-            })
-        });
+            serving(shared, plugin)
+        })
+        .chars()
+        .take(crate::capabilities::chat::MAX_TEXT_CHARS)
+        .collect();
     let reply = SendMessage {
         channel: chat.channel.clone(),
         text,

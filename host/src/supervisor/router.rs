@@ -48,11 +48,17 @@ impl CommandTable {
         self.commands.retain(|_, claims| !claims.is_empty());
     }
 
-    /// The plugin that answers `command`, if any.
-    pub fn route(&self, command: &str) -> Option<&PluginName> {
+    /// The plugin that answers `command`, if any: the first claimant by
+    /// priority that is `serving` (a quarantined or stopped plugin passes
+    /// the command on, exactly as `!help` lists it).
+    pub fn route(
+        &self,
+        command: &str,
+        serving: impl Fn(&PluginName) -> bool,
+    ) -> Option<&PluginName> {
         self.commands
             .get(command)
-            .and_then(|claims| claims.first())
+            .and_then(|claims| claims.iter().find(|c| serving(&c.plugin)))
             .map(|c| &c.plugin)
     }
 
@@ -118,11 +124,19 @@ mod tests {
         table.add(&manifest("zeta", "quote", 10));
         table.add(&manifest("alpha", "quote", 10));
         table.add(&manifest("low", "quote", 1));
-        assert_eq!(table.route("quote").unwrap().as_str(), "alpha");
+        assert_eq!(table.route("quote", |_| true).unwrap().as_str(), "alpha");
         table.remove(&"alpha".parse().unwrap());
-        assert_eq!(table.route("quote").unwrap().as_str(), "zeta");
+        assert_eq!(table.route("quote", |_| true).unwrap().as_str(), "zeta");
         assert!(table.declares(&"low".parse().unwrap(), "quote"));
-        assert!(table.route("nope").is_none());
+        assert!(table.route("nope", |_| true).is_none());
+        // A plugin that is not serving passes the command on.
+        assert_eq!(
+            table
+                .route("quote", |p| p.as_str() != "zeta")
+                .unwrap()
+                .as_str(),
+            "low"
+        );
     }
 
     #[test]

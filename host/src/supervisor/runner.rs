@@ -154,6 +154,11 @@ impl Runner {
         }
         while let Some(event) = mailbox.recv().await {
             match event {
+                // A quarantined plugin's messages and ticks are dropped
+                // (counted), not logged one by one.
+                Event::Message(_) | Event::Schedule(_) if self.quarantined.is_some() => {
+                    self.ctx.stats.bump_dropped();
+                }
                 Event::Message(message) => {
                     self.ctx.stats.bump_message();
                     match self.on_message(message).await {
