@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use futures::StreamExt;
+use rosey_host::package::{Manifest, Package, embed_manifest};
 use rosey_host::protocol::{self, ChatMessage, SendMessage};
 
 pub use rosey_host::nats::ManagedNats;
@@ -28,6 +29,20 @@ pub fn guest_wasm(name: &str) -> PathBuf {
 /// A directory of the workspace, e.g. `example-plugins/echo`.
 pub fn workspace_path(relative: &str) -> PathBuf {
     Path::new(WORKSPACE_ROOT).join(relative)
+}
+
+/// A package built from a project directory (`example-plugins/echo`) and
+/// its guest component (`echo`), with its manifest text rewritten by `edit`
+/// (the manifest is re-embedded in the component, as `rosey plugin build`
+/// does).
+pub fn package_with(project: &str, guest: &str, edit: impl Fn(String) -> String) -> Package {
+    let raw = std::fs::read(guest_wasm(guest)).unwrap();
+    let mut package = Package::from_project_dir(&workspace_path(project), raw.clone()).unwrap();
+    let yaml = edit(package.manifest_yaml.clone());
+    package.manifest = Manifest::from_yaml(&yaml).unwrap();
+    package.wasm = embed_manifest(&raw, &yaml).unwrap();
+    package.manifest_yaml = yaml;
+    package
 }
 
 /// The `rosey` binary. Cargo builds it for `cargo test` because the CLI

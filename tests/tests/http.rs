@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rosey_host::home::RoseyHome;
-use rosey_host::package::{Manifest, Package, embed_manifest};
+use rosey_host::package::Package;
 use rosey_host::runtime::{RoseyEngine, Runtime};
 use rosey_host::supervisor::{Host, HostConfig};
-use rosey_tests::{BotCore, ManagedNats, guest_wasm, workspace_path};
+use rosey_tests::{BotCore, ManagedNats, package_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A one-response HTTP server on 127.0.0.1; returns its port and a counter
@@ -46,25 +46,18 @@ async fn http_server() -> (u16, Arc<AtomicUsize>) {
 }
 
 fn fetcher(allowed_hosts: &[String], permissions: &str) -> Package {
-    let dir = workspace_path("tests/guests/fetcher");
-    let raw = std::fs::read(guest_wasm("fetcher")).unwrap();
-    let mut package = Package::from_project_dir(&dir, raw.clone()).unwrap();
     let hosts = allowed_hosts
         .iter()
         .map(|h| format!("\"{h}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let yaml = package
-        .manifest_yaml
-        .replace(
+    package_with("tests/guests/fetcher", "fetcher", |yaml| {
+        yaml.replace(
             "allowed_hosts: [\"127.0.0.1:1\"]",
             &format!("allowed_hosts: [{hosts}]"),
         )
-        .replace("permissions: [http_requests]", permissions);
-    package.manifest = Manifest::from_yaml(&yaml).unwrap();
-    package.wasm = embed_manifest(&raw, &yaml).unwrap();
-    package.manifest_yaml = yaml;
-    package
+        .replace("permissions: [http_requests]", permissions)
+    })
 }
 
 struct Rig {

@@ -9,31 +9,35 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rosey_host::home::RoseyHome;
-use rosey_host::package::{Manifest, Package, embed_manifest};
+use rosey_host::package::Package;
 use rosey_host::protocol::{CommandExecute, CommandResult};
 use rosey_host::runtime::{RoseyEngine, Runtime};
 use rosey_host::supervisor::{Host, HostConfig};
-use rosey_tests::{BotCore, ManagedNats, guest_wasm, workspace_path};
+use rosey_tests::{BotCore, ManagedNats, package_with};
 
-/// A package from a project directory and a built guest, with its manifest
-/// optionally rewritten (`edit` maps the manifest text).
-fn package(project: &str, guest: &str, edit: impl Fn(String) -> String) -> Package {
-    let dir = workspace_path(project);
-    let raw = std::fs::read(guest_wasm(guest)).unwrap();
-    let mut package = Package::from_project_dir(&dir, raw.clone()).unwrap();
-    let yaml = edit(package.manifest_yaml.clone());
-    package.manifest = Manifest::from_yaml(&yaml).unwrap();
-    package.wasm = embed_manifest(&raw, &yaml).unwrap();
-    package.manifest_yaml = yaml;
-    package
+/// The next chat message on `chat` whose text is `text`.
+async fn next_with_text(
+    chat: &mut async_nats::Subscriber,
+    text: &str,
+) -> rosey_host::protocol::SendMessage {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), chat.next())
+            .await
+            .expect("a chat message within 10 s")
+            .unwrap();
+        let m: rosey_host::protocol::SendMessage = serde_json::from_slice(&m.payload).unwrap();
+        if m.text == text {
+            return m;
+        }
+    }
 }
 
 fn hostile(edit: impl Fn(String) -> String) -> Package {
-    package("tests/guests/hostile", "hostile", edit)
+    package_with("tests/guests/hostile", "hostile", edit)
 }
 
 fn echo() -> Package {
-    package("example-plugins/echo", "echo", |y| y)
+    package_with("example-plugins/echo", "echo", |y| y)
 }
 
 struct Rig {
@@ -450,30 +454,12 @@ async fn a_plugin_speaks_only_as_itself_and_requests_fail_cleanly() {
         .unwrap();
     rig.bot.client().flush().await.unwrap();
     assert_eq!(rig.execute("chatty", &["impersonate"]).await, "published");
-    let forged = loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), chat.next())
-            .await
-            .unwrap()
-            .unwrap();
-        let m: rosey_host::protocol::SendMessage = serde_json::from_slice(&m.payload).unwrap();
-        if m.text == "I am echo" {
-            break m;
-        }
-    };
+    let forged = next_with_text(&mut chat, "I am echo").await;
     assert_eq!(forged.plugin, "chatty", "the host names the real sender");
     // The same through bus.request (nobody replies; the message still goes out).
     let reply = rig.execute("chatty", &["impersonate", "request"]).await;
     assert!(reply.contains("unavailable"), "nobody replies: {reply}");
-    let forged = loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), chat.next())
-            .await
-            .unwrap()
-            .unwrap();
-        let m: rosey_host::protocol::SendMessage = serde_json::from_slice(&m.payload).unwrap();
-        if m.text == "I am echo" {
-            break m;
-        }
-    };
+    let forged = next_with_text(&mut chat, "I am echo").await;
     assert_eq!(forged.plugin, "chatty", "bus.request gets the same rewrite");
     // Without send_messages the same publish is denied.
     // (Both declare !hostile; `execute` picks the plugin explicitly.)
