@@ -26,6 +26,10 @@ pub struct Start {
     /// to stderr and Ctrl-C stops the host.
     #[arg(long)]
     pub foreground: bool,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464) at /metrics.
+    /// Keep it on loopback unless you mean to expose it.
+    #[arg(long, env = "ROSEY_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -44,25 +48,25 @@ impl Start {
             );
         }
         if self.foreground {
-            run_foreground(ctx)
+            run_foreground(ctx, self.metrics)
         } else {
-            start_background(ctx)
+            start_background(ctx, self.metrics)
         }
     }
 }
 
-fn run_foreground(ctx: &Context) -> Result<()> {
+fn run_foreground(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<()> {
     fs::write(ctx.home.pid_file(), std::process::id().to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rosey")
         .build()?;
-    let result = runtime.block_on(serve(ctx));
+    let result = runtime.block_on(serve(ctx, metrics));
     let _ = fs::remove_file(ctx.home.pid_file());
     result
 }
 
-async fn serve(ctx: &Context) -> Result<()> {
+async fn serve(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<()> {
     let mut managed = None;
     let url = match &ctx.nats_url {
         Some(url) => url.clone(),
@@ -77,6 +81,7 @@ async fn serve(ctx: &Context) -> Result<()> {
     let mut config = HostConfig::new(ctx.home.clone(), url);
     config.managed_nats = managed.is_some();
     config.nats_pid = managed.as_ref().and_then(|m| m.pid());
+    config.metrics = metrics;
     config.allow_private_http = std::env::var("ROSEY_HTTP_ALLOW_PRIVATE").is_ok_and(|v| v == "1");
     if config.allow_private_http {
         tracing::warn!(
@@ -111,7 +116,7 @@ async fn serve(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-fn start_background(ctx: &Context) -> Result<()> {
+fn start_background(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<()> {
     let home = absolute(ctx.home.root())?;
     let _ = fs::remove_file(ctx.home.status_file());
     let log = OpenOptions::new()
@@ -127,6 +132,9 @@ fn start_background(ctx: &Context) -> Result<()> {
         .arg(&home);
     if let Some(url) = &ctx.nats_url {
         command.arg("--nats-url").arg(url);
+    }
+    if let Some(addr) = metrics {
+        command.arg("--metrics").arg(addr.to_string());
     }
     command
         .stdin(Stdio::null())

@@ -49,6 +49,20 @@ impl LatencyHistogram {
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `(upper bound in µs, cumulative count)` per bucket, ending with the
+    /// overflow bucket (`u64::MAX`): the Prometheus histogram shape.
+    fn cumulative(&self) -> Vec<(u64, u64)> {
+        let mut total = 0;
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, count)| {
+                total += count.load(Ordering::Relaxed);
+                (BUCKETS.get(i).copied().unwrap_or(u64::MAX), total)
+            })
+            .collect()
+    }
+
     /// The bucket bound below which `quantile` of the calls fell (None
     /// before any call; `u64::MAX` if in the overflow bucket).
     fn quantile(&self, quantile: f64) -> Option<u64> {
@@ -165,6 +179,12 @@ impl PluginStats {
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(error.chars().take(500).collect());
         }
+    }
+
+    /// The call-duration histogram: `(upper bound in µs, cumulative count)`
+    /// per bucket, the last bound being `u64::MAX` (+Inf).
+    pub fn latency_buckets(&self) -> Vec<(u64, u64)> {
+        self.latency.cumulative()
     }
 
     /// A copy of the counters.

@@ -2,6 +2,7 @@
 //! their behalf, routes chat commands and direct command requests, and runs
 //! one [`Runner`] task per plugin.
 
+mod metrics;
 pub mod policy;
 pub mod router;
 pub mod runner;
@@ -54,6 +55,9 @@ pub struct HostConfig {
     pub allow_private_http: bool,
     /// Restart back-off and quarantine.
     pub supervision: SupervisionPolicy,
+    /// Where to serve Prometheus `/metrics`, if anywhere (loopback unless
+    /// the operator asks for more).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl HostConfig {
@@ -68,6 +72,7 @@ impl HostConfig {
             host_id: format!("host-{}", std::process::id()),
             allow_private_http: false,
             supervision: SupervisionPolicy::default(),
+            metrics: None,
         }
     }
 }
@@ -116,6 +121,8 @@ struct Shared {
     plugins: BTreeMap<PluginName, PluginHandle>,
     commands: CommandTable,
     started_at: i64,
+    /// Where `/metrics` ended up listening (set once, at start).
+    metrics_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// A running Rosey host.
@@ -196,6 +203,7 @@ impl Host {
             plugins,
             commands,
             started_at: crate::protocol::now_ms(),
+            metrics_addr: std::sync::OnceLock::new(),
         });
         let mut tasks = Vec::new();
 
@@ -239,6 +247,18 @@ impl Host {
             .await
             .context("NATS did not confirm the subscriptions")?;
         tasks.push(tokio::spawn(write_status_forever(Arc::clone(&shared))));
+        if let Some(addr) = shared.config.metrics {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "serving /metrics beyond loopback, as configured");
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("could not listen for /metrics on {addr}"))?;
+            let bound = listener.local_addr()?;
+            tracing::info!(addr = %bound, "serving Prometheus metrics on /metrics");
+            let _ = shared.metrics_addr.set(bound);
+            tasks.push(tokio::spawn(metrics::serve(Arc::clone(&shared), listener)));
+        }
         write_status(&shared);
         tracing::info!(
             plugins = shared.plugins.len(),
@@ -250,6 +270,11 @@ impl Host {
             tasks,
             _ticker: ticker,
         })
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared.metrics_addr.get().copied()
     }
 
     /// The current status (also written to `run/status.json`).
@@ -535,6 +560,7 @@ fn build_status(shared: &Shared) -> HostStatus {
         managed_nats: shared.config.managed_nats,
         nats_pid: shared.config.nats_pid,
         nats_connected: shared.bus.connection_state() == async_nats::connection::State::Connected,
+        metrics: shared.metrics_addr.get().map(|a| a.to_string()),
         plugins,
     }
 }

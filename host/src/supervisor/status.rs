@@ -177,6 +177,9 @@ pub struct HostStatus {
     pub nats_pid: Option<u32>,
     /// Whether the host is connected to NATS right now.
     pub nats_connected: bool,
+    /// Where Prometheus `/metrics` is served, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
     /// Every plugin the host knows about.
     pub plugins: Vec<PluginStatus>,
 }
