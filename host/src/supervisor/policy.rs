@@ -16,10 +16,10 @@ pub struct SupervisionPolicy {
     pub backoff_max: Duration,
     /// Crashes within [`window`](Self::window) that quarantine the plugin.
     pub quarantine_after: u32,
-    /// The window in which crashes are counted.
+    /// The window in which crashes are counted. A successful call resets
+    /// the back-off, but only time forgives a crash: a plugin that fails
+    /// every 50th call is still quarantined.
     pub window: Duration,
-    /// Successful calls in a row that forgive earlier crashes.
-    pub reset_after: u32,
 }
 
 impl Default for SupervisionPolicy {
@@ -29,7 +29,6 @@ impl Default for SupervisionPolicy {
             backoff_max: Duration::from_secs(10),
             quarantine_after: 5,
             window: Duration::from_secs(60),
-            reset_after: 10,
         }
     }
 }
@@ -49,8 +48,6 @@ pub struct CrashTracker {
     policy: SupervisionPolicy,
     /// Crashes since the last success (drives the back-off).
     in_a_row: u32,
-    /// Successes since the last crash.
-    successes: u32,
     /// When the crashes still inside the window happened.
     recent: VecDeque<Instant>,
 }
@@ -61,7 +58,6 @@ impl CrashTracker {
         Self {
             policy,
             in_a_row: 0,
-            successes: 0,
             recent: VecDeque::new(),
         }
     }
@@ -69,7 +65,6 @@ impl CrashTracker {
     /// Record a crash at `now` and decide.
     pub fn crashed(&mut self, now: Instant) -> Verdict {
         self.in_a_row = self.in_a_row.saturating_add(1);
-        self.successes = 0;
         self.recent.push_back(now);
         while self
             .recent
@@ -84,13 +79,10 @@ impl CrashTracker {
         Verdict::Restart(self.backoff())
     }
 
-    /// Record a successful call.
+    /// Record a successful call: the next crash restarts at once again.
+    /// Crashes still count towards quarantine until they leave the window.
     pub fn succeeded(&mut self) {
         self.in_a_row = 0;
-        self.successes = self.successes.saturating_add(1);
-        if self.successes >= self.policy.reset_after {
-            self.recent.clear();
-        }
     }
 
     /// The pause before the next instance: none after a first crash, then
@@ -127,7 +119,6 @@ mod tests {
             backoff_max: Duration::from_millis(350),
             quarantine_after: 4,
             window: Duration::from_secs(60),
-            reset_after: 3,
         }
     }
 
@@ -181,16 +172,18 @@ mod tests {
     }
 
     #[test]
-    fn a_run_of_successes_forgives() {
+    fn successes_reset_the_backoff_but_only_time_forgives() {
         let mut t = CrashTracker::new(policy());
         let now = Instant::now();
         for _ in 0..3 {
             t.crashed(now);
+            for _ in 0..49 {
+                t.succeeded();
+            }
         }
-        for _ in 0..3 {
-            t.succeeded();
-        }
-        assert_eq!(t.recent(), 0);
-        assert!(matches!(t.crashed(now), Verdict::Restart(_)));
+        assert_eq!(t.backoff(), Duration::ZERO);
+        assert_eq!(t.recent(), 3);
+        // A plugin failing every 50th call is still quarantined.
+        assert_eq!(t.crashed(now), Verdict::Quarantine);
     }
 }

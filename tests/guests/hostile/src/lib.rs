@@ -26,6 +26,17 @@ impl Plugin for Hostile {
         Ok(())
     }
 
+    /// With a subscription (tests add one), every 50th message of an
+    /// instance traps: a plugin that keeps crashing under load.
+    fn on_message(_msg: Message) -> Result<()> {
+        static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seen = SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if seen % 50 == 0 {
+            panic!("hostile trap on message {seen}");
+        }
+        Ok(())
+    }
+
     fn on_schedule(name: &str) -> Result<()> {
         bus::publish("rosey.plugins.hostile.tick", name)?;
         Ok(())
