@@ -31,7 +31,7 @@ impl Plugin for Hostile {
     fn on_message(_msg: Message) -> Result<()> {
         static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let seen = SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if seen % 50 == 0 {
+        if seen.is_multiple_of(50) {
             panic!("hostile trap on message {seen}");
         }
         Ok(())
