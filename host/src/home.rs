@@ -24,6 +24,11 @@ pub const HOME_ENV: &str = "ROSEY_HOME";
 /// The home used when neither `--home` nor `ROSEY_HOME` is given.
 pub const DEFAULT_HOME: &str = "./rosey-data";
 
+/// The component's file name inside a plugin's `package/`.
+pub const PACKAGE_WASM: &str = "plugin.wasm";
+/// The assets directory inside a plugin's `package/`.
+pub const PACKAGE_ASSETS: &str = "assets";
+
 /// A Rosey data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoseyHome {
@@ -51,6 +56,12 @@ pub struct PluginPaths {
     pub files: PathBuf,
     /// The operator's config for the plugin.
     pub config: PathBuf,
+    /// During an update: the new version's package, before it is swapped in.
+    pub package_next: PathBuf,
+    /// During an update: the old version's package, until the update commits.
+    pub package_prev: PathBuf,
+    /// During an update: the database as it was before the new migrations.
+    pub update_snapshot: PathBuf,
 }
 
 impl PluginPaths {
@@ -73,14 +84,17 @@ impl PluginPaths {
     pub fn at(root: PathBuf) -> Self {
         let package = root.join("package");
         Self {
-            wasm: package.join("plugin.wasm"),
-            assets: package.join("assets"),
+            wasm: package.join(PACKAGE_WASM),
+            assets: package.join(PACKAGE_ASSETS),
             package,
             compiled: root.join("compiled.cwasm"),
             compiled_key: root.join("compiled.key"),
             database: root.join("database.db"),
             files: root.join("files"),
             config: root.join("config.yaml"),
+            package_next: root.join("package.next"),
+            package_prev: root.join("package.prev"),
+            update_snapshot: root.join("database.pre-update.db"),
             root,
         }
     }
@@ -128,6 +142,21 @@ impl RoseyHome {
     /// `plugins/.staging/`: installs are assembled here, then renamed into place.
     pub fn staging_dir(&self) -> PathBuf {
         self.plugins_dir().join(".staging")
+    }
+
+    /// `plugins/.pending/`: updates that wait for `rosey plugin approve`.
+    pub fn pending_dir(&self) -> PathBuf {
+        self.plugins_dir().join(".pending")
+    }
+
+    /// The update of `name` waiting for approval, if any.
+    pub fn pending_update(&self, name: &PluginName) -> PathBuf {
+        self.pending_dir().join(format!("{name}.roseyplug"))
+    }
+
+    /// `run/control.sock`: the running host's control channel.
+    pub fn control_socket(&self) -> PathBuf {
+        self.run_dir().join("control.sock")
     }
 
     /// `logs/`.

@@ -17,7 +17,7 @@ use cap_std::fs::Dir;
 
 use crate::capabilities::Grants;
 use crate::capabilities::database::PluginDb;
-use crate::home::{PluginPaths, RoseyHome, create_private_dir};
+use crate::home::{PACKAGE_ASSETS, PACKAGE_WASM, PluginPaths, RoseyHome, create_private_dir};
 use crate::package::{Package, PluginName};
 use crate::protocol::now_ms;
 use crate::registry::{InstalledPlugin, Registry};
@@ -117,12 +117,27 @@ fn stage(
     dir: &Path,
 ) -> Result<usize> {
     let paths = PluginPaths::at(dir.to_path_buf());
-    create_private_dir(&paths.package)?;
     create_private_dir(&paths.files)?;
-    fs::write(paths.package.join("manifest.yaml"), &package.manifest_yaml)?;
-    fs::write(&paths.wasm, &package.wasm)?;
+    write_package(package, &paths.package)?;
+    runtime.write_cache(&paths, component, &package.wasm)?;
+
+    let deadline = Arc::new(Deadline::new());
+    deadline.set(Duration::from_secs(60));
+    let limits = package.manifest.limits();
+    let mut db = PluginDb::open(&paths.database, limits.storage, deadline)?;
+    db.apply_migrations(&package.migrations)
+}
+
+/// Write the extracted package (manifest, component, migrations, assets,
+/// readme, license) into the new directory `dir`.
+pub(crate) fn write_package(package: &Package, dir: &Path) -> Result<()> {
+    let assets_dir = dir.join(PACKAGE_ASSETS);
+    let wasm_path = dir.join(PACKAGE_WASM);
+    create_private_dir(dir)?;
+    fs::write(dir.join("manifest.yaml"), &package.manifest_yaml)?;
+    fs::write(&wasm_path, &package.wasm)?;
     if !package.migrations.is_empty() {
-        let migrations = paths.package.join("migrations");
+        let migrations = dir.join("migrations");
         create_private_dir(&migrations)?;
         for m in &package.migrations {
             fs::write(
@@ -139,7 +154,7 @@ fn stage(
     }
     for (relative, bytes) in &package.assets {
         // The archive reader only admits plain relative '/'-separated paths.
-        let mut path = paths.assets.clone();
+        let mut path = assets_dir.clone();
         path.extend(relative.split('/'));
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
@@ -147,18 +162,12 @@ fn stage(
         fs::write(&path, bytes)?;
     }
     if let Some(readme) = &package.readme {
-        fs::write(paths.package.join("README.md"), readme)?;
+        fs::write(dir.join("README.md"), readme)?;
     }
     if let Some(license) = &package.license {
-        fs::write(paths.package.join("LICENSE"), license)?;
+        fs::write(dir.join("LICENSE"), license)?;
     }
-    runtime.write_cache(&paths, component, &package.wasm)?;
-
-    let deadline = Arc::new(Deadline::new());
-    deadline.set(Duration::from_secs(60));
-    let limits = package.manifest.limits();
-    let mut db = PluginDb::open(&paths.database, limits.storage, deadline)?;
-    db.apply_migrations(&package.migrations)
+    Ok(())
 }
 
 /// Remove plugin `name`: exactly `plugins/<name>/` and its rows in `host.db`.

@@ -8,12 +8,15 @@
 //! - [`capabilities`]: the imports a plugin can call, each checking its grants;
 //! - [`supervisor`]: the running host: routing, one task per plugin, restarts;
 //! - [`install`]: installing and removing plugins in a [`home::RoseyHome`];
+//! - [`update`]: updating an installed plugin in place, with rollback;
+//! - [`control`]: the local control channel the CLI uses on a running host;
 //! - [`registry`]: `host.db`, what is installed and enabled;
 //! - [`protocol`]: the NATS subjects and payloads shared with the bot core;
 //! - [`nats`]: the managed local `nats-server`.
 #![warn(missing_docs)]
 
 pub mod capabilities;
+pub mod control;
 pub mod home;
 pub mod install;
 pub mod nats;
@@ -23,3 +26,4 @@ pub mod protocol;
 pub mod registry;
 pub mod runtime;
 pub mod supervisor;
+pub mod update;

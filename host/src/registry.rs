@@ -106,6 +106,27 @@ impl Registry {
         self.record(&plugin.name, "installed", Some(&plugin.version.to_string()))
     }
 
+    /// Record that `plugin` was updated from version `from`: its version,
+    /// digest and manifest change; when it was installed and whether it is
+    /// enabled do not.
+    pub fn update(&self, plugin: &InstalledPlugin, from: &semver::Version) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE plugins SET version = ?2, digest = ?3, manifest = ?4 WHERE name = ?1",
+            params![
+                plugin.name.as_str(),
+                plugin.version.to_string(),
+                plugin.digest,
+                plugin.manifest_yaml
+            ],
+        )?;
+        anyhow::ensure!(n == 1, "plugin \"{}\" is not in host.db", plugin.name);
+        self.record(
+            &plugin.name,
+            "updated",
+            Some(&format!("{from} → {}", plugin.version)),
+        )
+    }
+
     /// Enable or disable a plugin; false if it is not installed.
     pub fn set_enabled(&self, name: &PluginName, enabled: bool) -> Result<bool> {
         let n = self.conn.execute(

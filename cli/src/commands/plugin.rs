@@ -7,11 +7,15 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use rosey_host::control::client::ControlClient;
+use rosey_host::control::{Outcome, Request};
 use rosey_host::install;
 use rosey_host::package::{Manifest, Package, Permission, PluginName};
 use rosey_host::registry::Registry;
 use rosey_host::runtime::{RoseyEngine, Runtime};
+use rosey_host::update::{self, permission_changes};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::Context;
 use crate::output::{OutputFormat, Table, ago, human_bytes, print_json};
@@ -32,17 +36,44 @@ pub enum PluginCommand {
     ///
     /// Shows what the plugin asks for (permissions, subjects, commands,
     /// limits) and asks for approval; without a terminal, pass --yes.
+    ///
+    /// On a running host the plugin starts at once, without a restart.
     Install(Install),
+    /// Update an installed plugin from a newer (or older) package.
+    ///
+    /// On a running host the new version is migrated and started beside the
+    /// old one and swapped in between two events; if anything fails, the
+    /// old version keeps serving and you are told why. An update that asks
+    /// for more (permissions, subjects, hosts, higher limits) waits for
+    /// `rosey plugin approve NAME`.
+    Update(Update),
+    /// Show and approve an update that asks for more than its plugin has.
+    Approve(Approve),
     /// List installed plugins.
     List,
     /// Show one plugin: permissions, limits, storage used, history.
     Info(Name),
-    /// Enable a plugin (it runs at the next host start).
+    /// Enable a plugin (and start it, on a running host).
     Enable(Name),
-    /// Disable a plugin (it stops at the next host start; its data is kept).
+    /// Disable a plugin (and stop it, on a running host); its data is kept.
     Disable(Name),
     /// Remove a plugin and ALL its data (database, files, config).
     Remove(Remove),
+}
+
+#[derive(Debug, Args)]
+pub struct Update {
+    /// A `.roseyplug` archive or a `.wasm` component of an installed plugin.
+    source: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Approve {
+    /// The plugin whose pending update to apply.
+    name: String,
+    /// Approve the changes shown without asking.
+    #[arg(short, long)]
+    yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +115,8 @@ impl PluginCommand {
         match self {
             Self::Build(build) => build.run(ctx),
             Self::Install(install) => install.run(ctx),
+            Self::Update(update) => update.run(ctx),
+            Self::Approve(approve) => approve.run(ctx),
             Self::List => list(ctx),
             Self::Info(name) => info(ctx, &name.name),
             Self::Enable(name) => set_enabled(ctx, &name.name, true),
@@ -98,10 +131,36 @@ fn parse_name(name: &str) -> Result<PluginName> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn restart_hint(ctx: &Context) {
-    if process::running_pid(&ctx.home).is_some() && ctx.output == OutputFormat::Text {
-        eprintln!("note: the host is running; apply this with `rosey restart`");
+/// The control channel of the host running on this home, if one runs.
+fn running_host(ctx: &Context) -> Result<Option<ControlClient>> {
+    if let Some(client) = ControlClient::connect(&ctx.home) {
+        return Ok(Some(client));
     }
+    if let Some(pid) = process::running_pid(&ctx.home) {
+        bail!(
+            "the host (pid {pid}) is running but does not answer on {}; if it is still \
+             starting, try again in a moment, else see `rosey logs host`",
+            ctx.home.control_socket().display()
+        );
+    }
+    Ok(None)
+}
+
+/// Report what the host (or the offline operation) did.
+fn report(ctx: &Context, outcome: &Outcome) -> Result<()> {
+    match ctx.output {
+        OutputFormat::Json => print_json(outcome),
+        OutputFormat::Text => {
+            println!("{}", outcome.message);
+            Ok(())
+        }
+    }
+}
+
+/// A file's sha256, so the host installs exactly what the operator saw.
+fn file_sha256(path: &Path) -> Result<String> {
+    let bytes = Package::read_capped(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(hex::encode(Sha256::digest(bytes)))
 }
 
 // ---------------------------------------------------------------- build
@@ -284,6 +343,14 @@ impl Install {
                 bail!("installation cancelled; nothing was changed");
             }
         }
+        if let Some(host) = running_host(ctx)? {
+            let path = std::path::absolute(&self.source)?;
+            let outcome = host.call(&Request::Install {
+                sha256: Some(file_sha256(&path)?),
+                path,
+            })?;
+            return report(ctx, &outcome);
+        }
         let runtime = Runtime::new(RoseyEngine::new()?)?;
         let report = install::install(&ctx.home, &runtime, &package)?;
         let out = InstallReport {
@@ -306,7 +373,6 @@ impl Install {
                 out.migrations_applied
             ),
         }
-        restart_hint(ctx);
         Ok(())
     }
 }
@@ -591,6 +657,15 @@ fn info(ctx: &Context, name: &str) -> Result<()> {
 
 fn set_enabled(ctx: &Context, name: &str, enabled: bool) -> Result<()> {
     let name = parse_name(name)?;
+    if let Some(host) = running_host(ctx)? {
+        let name = name.to_string();
+        let request = if enabled {
+            Request::Enable { name }
+        } else {
+            Request::Disable { name }
+        };
+        return report(ctx, &host.call(&request)?);
+    }
     let registry = Registry::open(&ctx.home.host_db())?;
     if !registry.set_enabled(&name, enabled)? {
         bail!("no plugin named \"{name}\" is installed (see `rosey plugin list`)");
@@ -598,21 +673,19 @@ fn set_enabled(ctx: &Context, name: &str, enabled: bool) -> Result<()> {
     if ctx.output == OutputFormat::Json {
         print_json(&serde_json::json!({ "name": name.as_str(), "enabled": enabled }))?;
     } else {
-        println!("{} {name}", if enabled { "Enabled" } else { "Disabled" });
+        println!(
+            "{} {name}; it {} when the host starts",
+            if enabled { "Enabled" } else { "Disabled" },
+            if enabled { "runs" } else { "stays off" }
+        );
     }
-    restart_hint(ctx);
     Ok(())
 }
 
 impl Remove {
     fn run(self, ctx: &Context) -> Result<()> {
         let name = parse_name(&self.name)?;
-        if let Some(pid) = process::running_pid(&ctx.home) {
-            bail!(
-                "the host is running (pid {pid}) and may be using \"{name}\": stop it first \
-                 with `rosey stop`, then remove"
-            );
-        }
+        let host = running_host(ctx)?;
         if !self.yes
             && !confirm(
                 &format!("Remove {name} and delete all its data (database, files, config)?"),
@@ -621,12 +694,89 @@ impl Remove {
         {
             bail!("removal cancelled; nothing was changed");
         }
+        if let Some(host) = host {
+            let outcome = host.call(&Request::Remove {
+                name: name.to_string(),
+            })?;
+            return report(ctx, &outcome);
+        }
         install::remove(&ctx.home, &name)?;
+        update::drop_pending(&ctx.home, &name);
         if ctx.output == OutputFormat::Json {
             print_json(&serde_json::json!({ "name": name.as_str(), "removed": true }))
         } else {
             println!("Removed {name} and all its data");
             Ok(())
         }
+    }
+}
+
+// --------------------------------------------------- update and approve
+
+/// Print how `new` differs from the installed version (on stderr).
+fn describe_update(ctx: &Context, package: &Package) -> Result<()> {
+    let name = &package.manifest.name;
+    let registry = Registry::open(&ctx.home.host_db())?;
+    let installed = registry.get(name)?.with_context(|| {
+        format!("no plugin named \"{name}\" is installed; install it with `rosey plugin install`")
+    })?;
+    let changes = permission_changes(&installed.manifest()?, &package.manifest);
+    if ctx.output == OutputFormat::Text {
+        eprintln!(
+            "{name} {} → {}\n{}",
+            installed.version,
+            package.manifest.version,
+            changes.to_string().trim_end()
+        );
+    }
+    Ok(())
+}
+
+impl Update {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let package = Package::read_file(&self.source).map_err(|e| anyhow::anyhow!("{e}"))?;
+        describe_update(ctx, &package)?;
+        let outcome = if let Some(host) = running_host(ctx)? {
+            let path = std::path::absolute(&self.source)?;
+            host.call(&Request::Update {
+                sha256: Some(file_sha256(&path)?),
+                path,
+            })?
+        } else {
+            let runtime = Runtime::new(RoseyEngine::new()?)?;
+            update::offline(&ctx.home, &runtime, &package, false)?
+        };
+        report(ctx, &outcome)
+    }
+}
+
+impl Approve {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let name = parse_name(&self.name)?;
+        let package = update::load_pending(&ctx.home, &name)?.with_context(|| {
+            format!("no update of \"{name}\" waits for approval (see `rosey plugin info {name}`)")
+        })?;
+        describe_update(ctx, &package)?;
+        if !self.yes {
+            let question = format!(
+                "Update {name} to {} with these changes?",
+                package.manifest.version
+            );
+            if !confirm(&question, "re-run with --yes to approve the changes shown")? {
+                bail!("not approved; the update still waits");
+            }
+        }
+        let outcome = if let Some(host) = running_host(ctx)? {
+            host.call(&Request::Approve {
+                name: name.to_string(),
+                digest: Some(package.digest()),
+            })?
+        } else {
+            let runtime = Runtime::new(RoseyEngine::new()?)?;
+            let outcome = update::offline(&ctx.home, &runtime, &package, true)?;
+            update::drop_pending(&ctx.home, &name);
+            outcome
+        };
+        report(ctx, &outcome)
     }
 }

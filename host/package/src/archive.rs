@@ -126,6 +126,12 @@ impl Package {
     /// Reads a `.roseyplug` archive or a bare `.wasm` component from disk,
     /// telling them apart by their first bytes.
     pub fn read_file(path: &Path) -> Result<Package, PackageError> {
+        Package::from_bytes(&Package::read_capped(path)?, path)
+    }
+
+    /// Reads a file that may be a package, refusing one larger than any
+    /// package may be before reading it whole.
+    pub fn read_capped(path: &Path) -> Result<Vec<u8>, PackageError> {
         let io_error = |source| PackageError::Io {
             path: path.to_owned(),
             source,
@@ -151,11 +157,18 @@ impl Package {
                 max: cap,
             });
         }
+        Ok(bytes)
+    }
+
+    /// Reads a `.roseyplug` archive or a bare `.wasm` component already in
+    /// memory, telling them apart by their first bytes; `path` names the
+    /// source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Package, PackageError> {
         let magic = bytes.get(..4);
         if magic.is_some_and(|m| ZIP_MAGICS.iter().any(|z| m == z.as_slice())) {
-            Package::read_archive(&bytes)
+            Package::read_archive(bytes)
         } else if magic == Some(WASM_MAGIC.as_slice()) {
-            Package::from_wasm(&bytes)
+            Package::from_wasm(bytes)
         } else {
             Err(PackageError::UnknownFileType {
                 path: path.to_owned(),

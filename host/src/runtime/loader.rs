@@ -35,7 +35,15 @@ pub struct Runtime {
     linker: Arc<Linker<PluginState>>,
     /// The same plus `wasi:http`, for plugins granted `http_requests` only.
     http_linker: Arc<Linker<PluginState>>,
+    /// Components compiled lately, newest last, by cache key: an install
+    /// checks a component and then stages it, an update or `rosey dev`
+    /// reload often brings bytes compiled moments before. A `Component` is
+    /// a cheap handle, so a hit costs nothing.
+    recent: Arc<std::sync::Mutex<std::collections::VecDeque<(String, Component)>>>,
 }
+
+/// How many compiled components [`Runtime`] keeps in memory.
+const RECENT_COMPONENTS: usize = 8;
 
 /// The longest a component may take to compile.
 pub const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -60,6 +68,7 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             http_linker: Arc::new(http_linker),
+            recent: Arc::default(),
         })
     }
 
@@ -74,6 +83,23 @@ impl Runtime {
     /// after [`COMPILE_TIMEOUT`] instead of stalling an install or a start.
     /// (The compile itself cannot be cancelled; it ends in the background.)
     pub fn compile(&self, wasm: &[u8]) -> Result<Component> {
+        let key = self.cache_key(wasm);
+        if let Ok(recent) = self.recent.lock()
+            && let Some((_, component)) = recent.iter().find(|(k, _)| *k == key)
+        {
+            return Ok(component.clone());
+        }
+        let component = self.compile_uncached(wasm)?;
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() == RECENT_COMPONENTS {
+                recent.pop_front();
+            }
+            recent.push_back((key, component.clone()));
+        }
+        Ok(component)
+    }
+
+    fn compile_uncached(&self, wasm: &[u8]) -> Result<Component> {
         let engine = self.engine.engine().clone();
         let wasm = wasm.to_vec();
         let (tx, rx) = std::sync::mpsc::channel();

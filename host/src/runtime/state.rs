@@ -82,6 +82,35 @@ impl PluginContext {
         }
     }
 
+    /// The context of the next version of this plugin (an update): new
+    /// grants, limits, config and HTTP policy; the same name, paths and bus;
+    /// the counters and log carried over, so `status` shows the plugin's
+    /// whole life, not one version's.
+    pub fn successor(
+        &self,
+        grants: Grants,
+        limits: Limits,
+        config: serde_json::Map<String, serde_json::Value>,
+        http: HttpPolicy,
+    ) -> Self {
+        let limits_rate = limits.publish_rate.clone();
+        Self {
+            name: self.name.clone(),
+            grants,
+            limits,
+            paths: self.paths.clone(),
+            bus: self.bus.clone(),
+            stats: Arc::clone(&self.stats),
+            log: Arc::clone(&self.log),
+            config,
+            http,
+            deadline: Arc::new(Deadline::new()),
+            publish_bucket: Mutex::new(TokenBucket::new(limits_rate)),
+            over_quota: AtomicBool::new(self.over_quota.load(Ordering::Relaxed)),
+            db: Mutex::new(None),
+        }
+    }
+
     /// The plugin's database, opening it on first use.
     pub fn database(&self) -> Result<DbGuard<'_>, HostError> {
         let mut guard = self

@@ -167,7 +167,8 @@ pub(crate) fn render(shared: &Shared) -> String {
         "histogram",
         "Guest call durations.",
     );
-    for (name, handle) in &shared.plugins {
+    for handle in shared.handles() {
+        let name = &handle.installed.name;
         let Some(ctx) = &handle.ctx else { continue };
         let buckets = ctx.stats.latency_buckets();
         for (bound, count) in &buckets {

@@ -3,18 +3,19 @@
 //! one [`Runner`] task per plugin.
 
 mod metrics;
+mod ops;
 pub mod policy;
 pub mod router;
+mod routing;
 pub mod runner;
 mod schedule;
 pub mod status;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -22,17 +23,15 @@ use crate::capabilities::Grants;
 use crate::capabilities::http::HttpPolicy;
 use crate::home::{RoseyHome, write_atomic};
 use crate::package::PluginName;
-use crate::protocol::{
-    self, ChatMessage, CommandError, CommandExecute, SendMessage, parse_command,
-};
+use crate::protocol;
 use crate::registry::{InstalledPlugin, Registry};
-use crate::runtime::bindings::{Command, Message};
 use crate::runtime::engine::EpochTicker;
 use crate::runtime::state::PluginContext;
 use crate::runtime::{RoseyEngine, Runtime};
+pub use ops::{Control, Outcome};
 use policy::SupervisionPolicy;
 use router::CommandTable;
-use runner::{Event, MAILBOX_CAPACITY, ReplyTo, Runner};
+use runner::{Event, MAILBOX_CAPACITY, Runner};
 use status::{HostStatus, Lifecycle, LiveState, PluginStatus};
 
 /// How a host is set up.
@@ -58,6 +57,9 @@ pub struct HostConfig {
     /// Where to serve Prometheus `/metrics`, if anywhere (loopback unless
     /// the operator asks for more).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Whether to open the control channel (`run/control.sock`) the CLI
+    /// uses to install, update and remove plugins on the running host.
+    pub control: bool,
 }
 
 impl HostConfig {
@@ -73,17 +75,20 @@ impl HostConfig {
             allow_private_http: false,
             supervision: SupervisionPolicy::default(),
             metrics: None,
+            control: true,
         }
     }
 }
 
-/// A plugin the host runs.
+/// A plugin as the host sees it at one moment. Replaced as a whole (never
+/// edited) when the plugin starts, stops or is updated; readers take a cheap
+/// `Arc` clone and never hold a lock across an await.
+#[derive(Clone)]
 struct PluginHandle {
     installed: InstalledPlugin,
     mailbox: Option<mpsc::Sender<Event>>,
     ctx: Option<Arc<PluginContext>>,
     live: Arc<LiveState>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl PluginHandle {
@@ -95,10 +100,11 @@ impl PluginHandle {
             mailbox: None,
             ctx: None,
             live,
-            task: None,
         }
     }
 
+    /// Put `event` in the mailbox without waiting; false (and counted) if
+    /// the plugin is not running or its mailbox is full.
     fn deliver(&self, event: Event) -> bool {
         let Some(mailbox) = &self.mailbox else {
             return false;
@@ -113,16 +119,80 @@ impl PluginHandle {
             }
         }
     }
+
+    /// Whether it takes events: it runs and is not quarantined.
+    fn serving(&self) -> bool {
+        self.mailbox.is_some() && self.live.state() != Lifecycle::Quarantined
+    }
+}
+
+/// A task aborted when this is dropped: a plugin's subscriptions and
+/// schedules end with the plugin, and a dropped NATS subscriber unsubscribes.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The tasks that run for one plugin.
+#[derive(Default)]
+struct PluginTasks {
+    runner: Option<JoinHandle<()>>,
+    /// One forwarding task per subscribed pattern.
+    subscriptions: BTreeMap<String, AbortOnDrop>,
+    schedules: Vec<AbortOnDrop>,
 }
 
 struct Shared {
     config: HostConfig,
     bus: async_nats::Client,
-    plugins: BTreeMap<PluginName, PluginHandle>,
-    commands: CommandTable,
+    runtime: Runtime,
+    plugins: RwLock<BTreeMap<PluginName, Arc<PluginHandle>>>,
+    commands: RwLock<CommandTable>,
+    tasks: Mutex<BTreeMap<PluginName, PluginTasks>>,
+    /// Serialises install, update, remove, enable and disable.
+    ops: tokio::sync::Mutex<()>,
     started_at: i64,
     /// Where `/metrics` ended up listening (set once, at start).
     metrics_addr: std::sync::OnceLock<std::net::SocketAddr>,
+}
+
+impl Shared {
+    fn plugin(&self, name: &PluginName) -> Option<Arc<PluginHandle>> {
+        self.plugins.read().ok()?.get(name).cloned()
+    }
+
+    fn handles(&self) -> Vec<Arc<PluginHandle>> {
+        self.plugins
+            .read()
+            .map(|plugins| plugins.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn set_handle(&self, handle: PluginHandle) {
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.insert(handle.installed.name.clone(), Arc::new(handle));
+        }
+    }
+
+    fn forget(&self, name: &PluginName) {
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.remove(name);
+        }
+        if let Ok(mut commands) = self.commands.write() {
+            commands.remove(name);
+        }
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.remove(name);
+        }
+    }
+
+    /// Whether `plugin` takes commands.
+    fn serving(&self, plugin: &PluginName) -> bool {
+        self.plugin(plugin).is_some_and(|h| h.serving())
+    }
 }
 
 /// A running Rosey host.
@@ -133,7 +203,8 @@ pub struct Host {
 }
 
 impl Host {
-    /// Start: connect to NATS, load and start every enabled plugin, subscribe.
+    /// Start: connect to NATS, load and start every enabled plugin, subscribe,
+    /// and open the control channel.
     ///
     /// A plugin that cannot be loaded is reported (state `failed`) and the
     /// others start anyway.
@@ -148,101 +219,32 @@ impl Host {
             .connect(&config.nats_url)
             .await
             .with_context(|| format!("could not connect to NATS at {}", config.nats_url))?;
-
-        let registry = Registry::open(&config.home.host_db())?;
-        let mut plugins = BTreeMap::new();
-        let mut commands = CommandTable::default();
-        for installed in registry.list()? {
-            let name = installed.name.clone();
-            let live = Arc::new(LiveState::new());
-            if !installed.enabled {
-                live.set(Lifecycle::Disabled, None);
-                plugins.insert(name, PluginHandle::idle(installed, live));
-                continue;
-            }
-            match load_plugin(&config, &runtime, &installed, Some(bus.clone())).await {
-                Ok((ctx, pre)) => {
-                    if let Ok(manifest) = installed.manifest() {
-                        commands.add(&manifest);
-                    }
-                    let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
-                    let runner = Runner::new(
-                        runtime.clone(),
-                        pre,
-                        Arc::clone(&ctx),
-                        Arc::clone(&live),
-                        Some(bus.clone()),
-                        config.supervision.clone(),
-                        Some(config.home.host_db()),
-                    );
-                    let task = tokio::spawn(runner.run(rx));
-                    tracing::info!(plugin = %name, version = %installed.version, "plugin started");
-                    plugins.insert(
-                        name,
-                        PluginHandle {
-                            installed,
-                            mailbox: Some(tx),
-                            ctx: Some(ctx),
-                            live,
-                            task: Some(task),
-                        },
-                    );
-                }
-                Err(e) => {
-                    let reason = format!("{e:#}");
-                    tracing::error!(plugin = %name, "could not load plugin: {reason}");
-                    live.set(Lifecycle::Failed, Some(reason));
-                    plugins.insert(name, PluginHandle::idle(installed, live));
-                }
-            }
-        }
-
+        let installed = Registry::open(&config.home.host_db())?.list()?;
         let shared = Arc::new(Shared {
             config,
             bus: bus.clone(),
-            plugins,
-            commands,
+            runtime,
+            plugins: RwLock::default(),
+            commands: RwLock::default(),
+            tasks: Mutex::default(),
+            ops: tokio::sync::Mutex::new(()),
             started_at: crate::protocol::now_ms(),
             metrics_addr: std::sync::OnceLock::new(),
         });
-        let mut tasks = Vec::new();
+        for plugin in installed {
+            launch(&shared, plugin, Arc::new(LiveState::new())).await;
+        }
 
+        let mut tasks = Vec::new();
         // Chat commands.
         let chat = bus.subscribe(protocol::CHAT_MESSAGE).await?;
-        tasks.push(tokio::spawn(route_chat(Arc::clone(&shared), chat)));
+        tasks.push(tokio::spawn(routing::route_chat(Arc::clone(&shared), chat)));
         // Direct command requests.
         let execute = bus.subscribe(protocol::COMMAND_EXECUTE).await?;
-        tasks.push(tokio::spawn(route_execute(Arc::clone(&shared), execute)));
-        // Each plugin's own subscriptions.
-        for (name, handle) in &shared.plugins {
-            let Some(ctx) = &handle.ctx else { continue };
-            let patterns = match ctx.grants.subscriptions() {
-                Ok(patterns) => patterns.to_vec(),
-                Err(reason) => {
-                    tracing::error!(plugin = %name, "{reason}");
-                    continue;
-                }
-            };
-            for pattern in patterns {
-                let subscriber = bus
-                    .subscribe(pattern.clone())
-                    .await
-                    .with_context(|| format!("could not subscribe to {pattern}"))?;
-                tasks.push(tokio::spawn(forward_subscription(
-                    Arc::clone(&shared),
-                    name.clone(),
-                    subscriber,
-                )));
-            }
-        }
-        for (name, handle) in &shared.plugins {
-            if handle.mailbox.is_none() {
-                continue;
-            }
-            if let Ok(manifest) = handle.installed.manifest() {
-                tasks.extend(schedule::spawn(&shared, name, &manifest.schedules));
-            }
-        }
+        tasks.push(tokio::spawn(routing::route_execute(
+            Arc::clone(&shared),
+            execute,
+        )));
         bus.flush()
             .await
             .context("NATS did not confirm the subscriptions")?;
@@ -259,9 +261,21 @@ impl Host {
             let _ = shared.metrics_addr.set(bound);
             tasks.push(tokio::spawn(metrics::serve(Arc::clone(&shared), listener)));
         }
+        if shared.config.control {
+            let socket = shared.config.home.control_socket();
+            let listener = crate::control::server::bind(&socket)?;
+            tracing::info!(socket = %socket.display(), "control channel open");
+            tasks.push(tokio::spawn(crate::control::server::serve(
+                listener,
+                Control {
+                    shared: Arc::clone(&shared),
+                },
+                crate::control::server::owner(),
+            )));
+        }
         write_status(&shared);
         tracing::info!(
-            plugins = shared.plugins.len(),
+            plugins = shared.handles().len(),
             nats = %shared.config.nats_url,
             "host ready"
         );
@@ -282,33 +296,204 @@ impl Host {
         build_status(&self.shared)
     }
 
-    /// Stop: no new events, every plugin gets `shutdown`, status file removed.
+    /// Install, update, remove, enable and disable plugins on this host
+    /// while it runs (what the control channel serves).
+    pub fn control(&self) -> Control {
+        Control {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Stop: no new events, every plugin gets `shutdown`, status file and
+    /// control socket removed.
     pub async fn shutdown(self) {
         for task in &self.tasks {
             task.abort();
         }
-        let mut waits = Vec::new();
-        for handle in self.shared.plugins.values() {
-            if let Some(mailbox) = &handle.mailbox {
-                let (tx, rx) = oneshot::channel();
-                if mailbox.send(Event::Shutdown(tx)).await.is_ok() {
-                    waits.push(rx);
-                }
-            }
+        if self.shared.config.control {
+            let _ = std::fs::remove_file(self.shared.config.home.control_socket());
         }
-        for wait in waits {
-            let _ = tokio::time::timeout(Duration::from_secs(10), wait).await;
-        }
-        for handle in self.shared.plugins.values() {
-            if let Some(task) = &handle.task {
-                task.abort();
-            }
-        }
+        let names: Vec<PluginName> = self
+            .shared
+            .handles()
+            .iter()
+            .map(|h| h.installed.name.clone())
+            .collect();
+        let stops = names
+            .iter()
+            .map(|name| halt(&self.shared, name, Lifecycle::Stopped));
+        futures::future::join_all(stops).await;
         let _ = self.shared.bus.flush().await;
         let _ = std::fs::remove_file(self.shared.config.home.status_file());
         tracing::info!("host stopped");
     }
 }
+
+/// Load and start `installed` (if enabled): its runner, its subscriptions,
+/// its schedules, its commands. A plugin that cannot be loaded is kept as
+/// `failed`, with the reason, and the host goes on.
+async fn launch(shared: &Arc<Shared>, installed: InstalledPlugin, live: Arc<LiveState>) {
+    let name = installed.name.clone();
+    if !installed.enabled {
+        live.set(Lifecycle::Disabled, None);
+        shared.set_handle(PluginHandle::idle(installed, live));
+        return;
+    }
+    live.set(Lifecycle::Starting, None);
+    let manifest = match installed.manifest() {
+        Ok(manifest) => manifest,
+        Err(e) => return fail(shared, installed, live, &e),
+    };
+    let (ctx, pre) = match load_plugin(
+        &shared.config,
+        &shared.runtime,
+        &installed,
+        Some(shared.bus.clone()),
+    )
+    .await
+    {
+        Ok(loaded) => loaded,
+        Err(e) => return fail(shared, installed, live, &e),
+    };
+    let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
+    let runner = Runner::new(
+        shared.runtime.clone(),
+        pre,
+        Arc::clone(&ctx),
+        Arc::clone(&live),
+        Some(shared.bus.clone()),
+        shared.config.supervision.clone(),
+        Some(shared.config.home.host_db()),
+    );
+    let task = tokio::spawn(runner.run(rx));
+    shared.set_handle(PluginHandle {
+        installed: installed.clone(),
+        mailbox: Some(tx),
+        ctx: Some(Arc::clone(&ctx)),
+        live,
+    });
+    if let Ok(mut tasks) = shared.tasks.lock() {
+        tasks.entry(name.clone()).or_default().runner = Some(task);
+    }
+    if let Ok(mut commands) = shared.commands.write() {
+        commands.remove(&name);
+        commands.add(&manifest);
+    }
+    if let Err(e) = subscribe(shared, &name, &ctx.grants).await {
+        tracing::error!(plugin = %name, "{e:#}");
+        ctx.log.error(&format!("{e:#}"));
+    }
+    reschedule(shared, &name, &manifest);
+    tracing::info!(plugin = %name, version = %installed.version, "plugin started");
+}
+
+fn fail(shared: &Shared, installed: InstalledPlugin, live: Arc<LiveState>, error: &anyhow::Error) {
+    let reason = format!("{error:#}");
+    tracing::error!(plugin = %installed.name, "could not load plugin: {reason}");
+    live.set(Lifecycle::Failed, Some(reason));
+    shared.set_handle(PluginHandle::idle(installed, live));
+}
+
+/// Make `name`'s NATS subscriptions match its grants: patterns it no longer
+/// has are unsubscribed, new ones subscribed, unchanged ones left alone (so
+/// an update loses no message on them).
+async fn subscribe(shared: &Arc<Shared>, name: &PluginName, grants: &Grants) -> Result<()> {
+    let wanted = grants.subscriptions().map_err(anyhow::Error::msg)?.to_vec();
+    let have: Vec<String> = shared
+        .tasks
+        .lock()
+        .map(|tasks| {
+            tasks
+                .get(name)
+                .map(|t| t.subscriptions.keys().cloned().collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let mut added = Vec::new();
+    for pattern in wanted.iter().filter(|p| !have.contains(p)) {
+        let subscriber = shared
+            .bus
+            .subscribe(pattern.clone())
+            .await
+            .with_context(|| format!("could not subscribe to {pattern}"))?;
+        let task = tokio::spawn(routing::forward_subscription(
+            Arc::clone(shared),
+            name.clone(),
+            subscriber,
+        ));
+        added.push((pattern.clone(), AbortOnDrop(task)));
+    }
+    if let Ok(mut tasks) = shared.tasks.lock() {
+        let entry = tasks.entry(name.clone()).or_default();
+        entry
+            .subscriptions
+            .retain(|pattern, _| wanted.contains(pattern));
+        entry.subscriptions.extend(added);
+    }
+    shared
+        .bus
+        .flush()
+        .await
+        .context("NATS did not confirm the subscriptions")
+}
+
+/// (Re)start `name`'s schedules from `manifest`.
+fn reschedule(shared: &Arc<Shared>, name: &PluginName, manifest: &crate::package::Manifest) {
+    let schedules = schedule::spawn(shared, name, &manifest.schedules)
+        .into_iter()
+        .map(AbortOnDrop)
+        .collect();
+    if let Ok(mut tasks) = shared.tasks.lock() {
+        tasks.entry(name.clone()).or_default().schedules = schedules;
+    }
+}
+
+/// Stop `name` if it runs: its commands, subscriptions and schedules end,
+/// it gets `shutdown` (after the events already in its mailbox), and its
+/// runner is awaited. The plugin stays known to the host as idle, in
+/// `state`.
+async fn halt(shared: &Arc<Shared>, name: &PluginName, state: Lifecycle) {
+    if let Ok(mut commands) = shared.commands.write() {
+        commands.remove(name);
+    }
+    let tasks = shared
+        .tasks
+        .lock()
+        .ok()
+        .and_then(|mut tasks| tasks.remove(name))
+        .unwrap_or_default();
+    let PluginTasks {
+        runner,
+        subscriptions,
+        schedules,
+    } = tasks;
+    drop(subscriptions);
+    drop(schedules);
+    let Some(handle) = shared.plugin(name) else {
+        return;
+    };
+    if let Some(mailbox) = &handle.mailbox {
+        let (tx, rx) = oneshot::channel();
+        if mailbox.send(Event::Shutdown(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT, rx).await;
+        }
+    }
+    if let Some(mut runner) = runner
+        && tokio::time::timeout(Duration::from_secs(1), &mut runner)
+            .await
+            .is_err()
+    {
+        runner.abort();
+    }
+    handle.live.set(state, None);
+    shared.set_handle(PluginHandle::idle(
+        handle.installed.clone(),
+        Arc::clone(&handle.live),
+    ));
+}
+
+/// How long a plugin has to finish its queued events and `shutdown`.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 /// Load an installed plugin: compile (or load from cache), check its imports
 /// against its grants, and assemble its context. Compilation runs off the
@@ -324,6 +509,7 @@ async fn load_plugin(
 )> {
     let manifest = installed.manifest()?;
     let paths = config.home.plugin(&installed.name);
+    crate::update::recover(&config.home, installed)?;
     let http = HttpPolicy::new(&manifest.network.allowed_hosts, config.allow_private_http);
     let grants = Grants::from_manifest(&manifest);
     let plugin_config = crate::plugin_config::load(&manifest, &paths.config)?;
@@ -353,187 +539,10 @@ async fn load_plugin(
     Ok((ctx, pre))
 }
 
-async fn route_chat(shared: Arc<Shared>, mut messages: async_nats::Subscriber) {
-    while let Some(message) = messages.next().await {
-        let chat: ChatMessage = match serde_json::from_slice(&message.payload) {
-            Ok(chat) => chat,
-            Err(e) => {
-                tracing::debug!("ignoring a malformed chat message: {e}");
-                continue;
-            }
-        };
-        let Some(parsed) = parse_command(&chat.text, &shared.config.command_prefix) else {
-            continue;
-        };
-        // The first claimant that serves; if none does, the top one, which
-        // answers why it cannot (e.g. quarantined) instead of silence.
-        let Some(plugin) = shared
-            .commands
-            .route(&parsed.name, |p| serving(&shared, p))
-            .or_else(|| shared.commands.route(&parsed.name, |_| true))
-        else {
-            if parsed.name == router::HELP {
-                answer_help(&shared, &chat, parsed.args.first().map(String::as_str)).await;
-            }
-            continue;
-        };
-        let Some(handle) = shared.plugins.get(plugin) else {
-            continue;
-        };
-        let command = Command {
-            name: parsed.name,
-            args: parsed.args,
-            arg_text: parsed.arg_text,
-            user: chat.user,
-            channel: chat.channel.clone(),
-        };
-        let reply = ReplyTo::Chat {
-            channel: chat.channel,
-            reply_to: chat.id,
-        };
-        if !handle.deliver(Event::Command(command, reply)) {
-            tracing::warn!(plugin = %plugin, "plugin is busy or stopped; a chat command was dropped");
-        }
-    }
-}
-
-/// Whether `plugin` takes commands: it runs and is not quarantined.
-fn serving(shared: &Shared, plugin: &PluginName) -> bool {
-    shared
-        .plugins
-        .get(plugin)
-        .is_some_and(|h| h.mailbox.is_some() && h.live.state() != Lifecycle::Quarantined)
-}
-
-/// The built-in `!help`: the commands of the running plugins.
-async fn answer_help(shared: &Shared, chat: &ChatMessage, topic: Option<&str>) {
-    let text: String = shared
-        .commands
-        .help(&shared.config.command_prefix, topic, |plugin| {
-            serving(shared, plugin)
-        })
-        .chars()
-        .take(crate::capabilities::chat::MAX_TEXT_CHARS)
-        .collect();
-    let reply = SendMessage {
-        channel: chat.channel.clone(),
-        text,
-        plugin: "rosey".into(),
-        reply_to: chat.id.clone(),
-    };
-    if let Ok(payload) = serde_json::to_vec(&reply) {
-        let _ = shared
-            .bus
-            .publish(protocol::SEND_MESSAGE, payload.into())
-            .await;
-    }
-}
-
-async fn route_execute(shared: Arc<Shared>, mut messages: async_nats::Subscriber) {
-    while let Some(message) = messages.next().await {
-        // rosey.commands.<plugin>.execute
-        let plugin_token = message
-            .subject
-            .split('.')
-            .nth(2)
-            .unwrap_or_default()
-            .to_owned();
-        let request: CommandExecute = match serde_json::from_slice(&message.payload) {
-            Ok(request) => request,
-            Err(e) => {
-                tracing::debug!("ignoring a malformed command request: {e}");
-                continue;
-            }
-        };
-        let reply = message.reply.as_ref().map(|r| r.to_string());
-        let refuse = |error: String| {
-            let shared = Arc::clone(&shared);
-            let reply = reply.clone();
-            let payload = CommandError {
-                correlation_id: request.correlation_id.clone(),
-                plugin: plugin_token.clone(),
-                error,
-            };
-            async move {
-                let Ok(bytes) = serde_json::to_vec(&payload) else {
-                    return;
-                };
-                if let Some(reply) = reply {
-                    let _ = shared.bus.publish(reply, bytes.clone().into()).await;
-                }
-                let _ = shared
-                    .bus
-                    .publish(
-                        protocol::command_error_subject(&payload.plugin),
-                        bytes.into(),
-                    )
-                    .await;
-            }
-        };
-        let Ok(name) = plugin_token.parse::<PluginName>() else {
-            refuse(format!("\"{plugin_token}\" is not a valid plugin name")).await;
-            continue;
-        };
-        let Some(handle) = shared.plugins.get(&name) else {
-            refuse(format!("no plugin named \"{name}\" is installed")).await;
-            continue;
-        };
-        if handle.mailbox.is_none() {
-            let state = handle.live.state();
-            refuse(format!(
-                "plugin \"{name}\" is not running ({state}); see `rosey status`"
-            ))
-            .await;
-            continue;
-        }
-        if !shared.commands.declares(&name, &request.command) {
-            refuse(format!(
-                "plugin \"{name}\" has no command \"{}\"",
-                request.command
-            ))
-            .await;
-            continue;
-        }
-        let command = Command {
-            name: request.command.clone(),
-            arg_text: request.args.join(" "),
-            args: request.args.clone(),
-            user: request.user.clone(),
-            channel: request.channel.clone(),
-        };
-        let target = ReplyTo::Execute {
-            correlation_id: request.correlation_id.clone(),
-            reply: reply.clone(),
-        };
-        if !handle.deliver(Event::Command(command, target)) {
-            refuse(format!("plugin \"{name}\" is busy or not running")).await;
-        }
-    }
-}
-
-async fn forward_subscription(
-    shared: Arc<Shared>,
-    plugin: PluginName,
-    mut messages: async_nats::Subscriber,
-) {
-    while let Some(message) = messages.next().await {
-        let Some(handle) = shared.plugins.get(&plugin) else {
-            return;
-        };
-        if message.payload.len() > crate::capabilities::MAX_INBOUND_PAYLOAD {
-            continue;
-        }
-        let message: Message = crate::capabilities::to_wit_message(message);
-        if !handle.deliver(Event::Message(message)) {
-            tracing::debug!(plugin = %plugin, "mailbox full; a message was dropped");
-        }
-    }
-}
-
 fn build_status(shared: &Shared) -> HostStatus {
     let plugins = shared
-        .plugins
-        .values()
+        .handles()
+        .iter()
         .map(|handle| {
             let stats = handle
                 .ctx

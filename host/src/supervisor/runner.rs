@@ -12,6 +12,7 @@ use wasmtime::Trap;
 use super::policy::{CrashTracker, SupervisionPolicy, Verdict};
 use super::status::{Lifecycle, LiveState};
 use crate::capabilities::chat::MAX_TEXT_CHARS;
+use crate::home::RoseyHome;
 use crate::protocol::{self, CommandError, CommandResult, SendMessage};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
@@ -19,6 +20,7 @@ use crate::runtime::bindings::{Command, Message, PluginPre};
 use crate::runtime::engine::ticks_for;
 use crate::runtime::loader::Instance;
 use crate::runtime::state::{PluginContext, PluginState};
+use crate::update::StagedUpdate;
 
 /// How many events may wait for a plugin before new ones are dropped.
 pub const MAILBOX_CAPACITY: usize = 256;
@@ -36,6 +38,26 @@ pub enum Event {
     Schedule(String),
     /// Stop: call `shutdown`, then signal.
     Shutdown(oneshot::Sender<()>),
+    /// Replace the running version with a staged update (see
+    /// [`Upgrade`]); answers with the number of migrations applied, or why
+    /// the old version still serves.
+    Update(Box<Upgrade>, oneshot::Sender<Result<usize, String>>),
+    /// Answered once every event before it has been handled (and the first
+    /// instance has been started).
+    Barrier(oneshot::Sender<()>),
+}
+
+/// A staged update for a runner to swap in between two events.
+pub struct Upgrade {
+    /// The new version's files, not yet active.
+    pub staged: Arc<StagedUpdate>,
+    /// The new version, linked.
+    pub pre: PluginPre<PluginState>,
+    /// Its context (grants, limits, config of the new version; counters
+    /// and log carried over).
+    pub ctx: Arc<PluginContext>,
+    /// Where host.db is, to record the new version.
+    pub home: RoseyHome,
 }
 
 /// Where a command's reply goes.
@@ -190,6 +212,21 @@ impl Runner {
                     let _ = done.send(());
                     return;
                 }
+                Event::Update(upgrade, done) => {
+                    let before = self.live.state();
+                    self.live.set(Lifecycle::Updating, None);
+                    let result = self.upgrade(*upgrade).await;
+                    if let Err(reason) = &result {
+                        self.ctx.log.error(&format!(
+                            "update refused, this version keeps serving: {reason}"
+                        ));
+                        self.live.set(before, self.quarantined.clone());
+                    }
+                    let _ = done.send(result);
+                }
+                Event::Barrier(done) => {
+                    let _ = done.send(());
+                }
             }
         }
         self.shutdown().await;
@@ -214,6 +251,110 @@ impl Runner {
         let instance = self.instance().await?;
         let (started, outcome) = guarded_call!(instance, &ctx, call_on_command, &command)?;
         self.finish_call(started, outcome)?.map_err(Failure::Guest)
+    }
+
+    /// Swap in a staged update: activate its files (package swap, database
+    /// snapshot, migrations), start and `init` the new version, commit it,
+    /// then `shutdown` the old instance and serve with the new one. Events
+    /// wait in the mailbox meanwhile. On any failure the files and the
+    /// database are rolled back and the old instance, never stopped, goes
+    /// on serving.
+    async fn upgrade(&mut self, upgrade: Upgrade) -> Result<usize, String> {
+        let Upgrade {
+            staged,
+            pre,
+            ctx,
+            home,
+        } = upgrade;
+        // The old version's connection closes (it reopens on its next call)
+        // so the snapshot and the migrations see a quiet database.
+        self.ctx.close_database();
+        let migrations = blocking({
+            let staged = Arc::clone(&staged);
+            move || staged.activate()
+        })
+        .await?;
+        let rollback = |this: &Self, ctx: &PluginContext, staged: Arc<StagedUpdate>| {
+            ctx.close_database();
+            this.ctx.close_database();
+            blocking(move || staged.rollback())
+        };
+        let instance = match self.start_successor(&pre, &ctx).await {
+            Ok(instance) => instance,
+            Err(reason) => {
+                if let Err(e) = rollback(self, &ctx, staged).await {
+                    tracing::error!(plugin = %ctx.name, "rolling back the update failed: {e}");
+                }
+                return Err(reason);
+            }
+        };
+        let committed = blocking({
+            let staged = Arc::clone(&staged);
+            let runtime = self.runtime.clone();
+            move || staged.commit(&home, &runtime)
+        })
+        .await;
+        if let Err(reason) = committed {
+            drop(instance);
+            if let Err(e) = rollback(self, &ctx, staged).await {
+                tracing::error!(plugin = %ctx.name, "rolling back the update failed: {e}");
+            }
+            return Err(reason);
+        }
+        // The old instance ends as in a stop; its data is the new one's now.
+        let old_ctx = Arc::clone(&self.ctx);
+        if let Some(old) = self.instance.as_mut()
+            && let Ok((_, outcome)) = guarded_call!(old, &old_ctx, call_shutdown)
+            && !matches!(outcome, Ok(Ok(())))
+        {
+            old_ctx
+                .log
+                .warn("the old version's shutdown did not finish");
+        }
+        old_ctx.deadline.clear();
+        old_ctx.close_database();
+        self.pre = pre;
+        self.ctx = ctx;
+        self.instance = Some(instance);
+        self.crashes = CrashTracker::new(self.crashes.policy().clone());
+        self.quarantined = None;
+        self.live.set(Lifecycle::Running, None);
+        Ok(migrations)
+    }
+
+    /// Instantiate the new version of an update and run its `init`.
+    async fn start_successor(
+        &mut self,
+        pre: &PluginPre<PluginState>,
+        ctx: &Arc<PluginContext>,
+    ) -> Result<Instance, String> {
+        let mut instance = self
+            .runtime
+            .instantiate(pre, Arc::clone(ctx))
+            .await
+            .map_err(|e| {
+                format!(
+                    "the new version could not be instantiated: {}",
+                    describe_trap(&e, ctx)
+                )
+            })?;
+        let (_, outcome) =
+            guarded_call!(&mut instance, ctx, call_init).map_err(|failure| match failure {
+                Failure::Guest(m) | Failure::Crashed(m) | Failure::Unavailable(m) => m,
+            })?;
+        ctx.deadline.clear();
+        match outcome {
+            Ok(Ok(Ok(()))) => Ok(instance),
+            Ok(Ok(Err(message))) => Err(format!("the new version's init failed: {message}")),
+            Ok(Err(trap)) => Err(format!(
+                "the new version's init crashed: {}",
+                describe_trap(&trap, ctx)
+            )),
+            Err(_) => Err(format!(
+                "the new version's init overran its {:?} deadline",
+                ctx.limits.timeout
+            )),
+        }
     }
 
     async fn shutdown(&mut self) {
@@ -360,6 +501,17 @@ impl Runner {
                     .error(&format!("{what} could not run: {reason}"));
             }
         }
+    }
+}
+
+/// Run blocking file and database work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(e) => Err(format!("the update task failed: {e}")),
     }
 }
 

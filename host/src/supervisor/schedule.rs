@@ -41,7 +41,7 @@ pub(crate) fn spawn(
 }
 
 fn fire(shared: &Shared, plugin: &PluginName, name: &str) {
-    if let Some(handle) = shared.plugins.get(plugin)
+    if let Some(handle) = shared.plugin(plugin)
         && !handle.deliver(Event::Schedule(name.to_owned()))
     {
         tracing::debug!(%plugin, schedule = name, "schedule tick dropped (busy or stopped)");

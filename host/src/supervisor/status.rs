@@ -22,6 +22,11 @@ pub enum Lifecycle {
     Quarantined,
     /// The operator disabled it.
     Disabled,
+    /// A new version is being migrated and started beside the old one
+    /// (which takes events again as soon as the swap is done or refused).
+    Updating,
+    /// Being removed.
+    Removing,
     /// Shutting down.
     Stopping,
     /// Not running.
@@ -37,6 +42,8 @@ impl std::fmt::Display for Lifecycle {
             Self::Failed => "failed",
             Self::Quarantined => "quarantined",
             Self::Disabled => "disabled",
+            Self::Updating => "updating",
+            Self::Removing => "removing",
             Self::Stopping => "stopping",
             Self::Stopped => "stopped",
         };
@@ -89,6 +96,14 @@ impl LiveState {
         if let Ok(mut inner) = self.inner.lock() {
             inner.memory = bytes;
         }
+    }
+
+    /// The current state and why it is not running, if it is not.
+    pub fn state_and_error(&self) -> (Lifecycle, Option<String>) {
+        self.inner
+            .lock()
+            .map(|inner| (inner.state, inner.error.clone()))
+            .unwrap_or((Lifecycle::Failed, None))
     }
 
     /// The current state.

@@ -27,8 +27,13 @@ impl Plugin for Hostile {
     }
 
     /// With a subscription (tests add one), every 50th message of an
-    /// instance traps: a plugin that keeps crashing under load.
-    fn on_message(_msg: Message) -> Result<()> {
+    /// instance traps: a plugin that keeps crashing under load. Events of
+    /// other plugins (`rosey.plugins.*`) are kept in kv instead, as
+    /// `event:<subject>` → payload, for the plugin-to-plugin tests.
+    fn on_message(msg: Message) -> Result<()> {
+        if msg.subject.starts_with("rosey.plugins.") {
+            return kv::set(&format!("event:{}", msg.subject), &msg.payload);
+        }
         static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let seen = SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if seen.is_multiple_of(50) {

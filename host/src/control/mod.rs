@@ -1,0 +1,74 @@
+//! The control channel: how the CLI asks a running host to install, update,
+//! approve, remove, enable or disable a plugin without a restart.
+//!
+//! A Unix socket at `run/control.sock` (mode 0600 inside the owner-only
+//! home) carries one JSON request line and one JSON reply line per
+//! connection. Only the host's owner may use it: the host checks the peer's
+//! uid (`SO_PEERCRED`) on every connection, so a permission mistake on the
+//! home does not open it to other users.
+
+pub mod client;
+pub mod server;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::supervisor::Outcome;
+
+/// The longest request line the host reads.
+pub const MAX_REQUEST_BYTES: u64 = 64 * 1024;
+
+/// What the CLI asks of the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// Is anyone there?
+    Ping,
+    /// Install the package at `path` (absolute), if it still has `sha256`.
+    Install {
+        /// The `.roseyplug` or `.wasm` file.
+        path: PathBuf,
+        /// sha256 of the file as the operator was shown it.
+        sha256: Option<String>,
+    },
+    /// Update a plugin from the package at `path`.
+    Update {
+        /// The `.roseyplug` or `.wasm` file.
+        path: PathBuf,
+        /// sha256 of the file as the operator was shown it.
+        sha256: Option<String>,
+    },
+    /// Apply the update of `name` that waits for approval.
+    Approve {
+        /// The plugin.
+        name: String,
+        /// sha256 of the pending component the operator was shown.
+        digest: Option<String>,
+    },
+    /// Stop a plugin and delete it with its data.
+    Remove {
+        /// The plugin.
+        name: String,
+    },
+    /// Enable and start a plugin.
+    Enable {
+        /// The plugin.
+        name: String,
+    },
+    /// Stop a plugin and keep it off.
+    Disable {
+        /// The plugin.
+        name: String,
+    },
+}
+
+/// The host's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// It was done (or, for an update needing approval, kept pending).
+    Done(Outcome),
+    /// It was refused or failed; nothing changed unless the message says so.
+    Failed(String),
+}

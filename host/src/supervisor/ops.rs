@@ -1,0 +1,369 @@
+//! Changing what a running host runs: install, update, approve, remove,
+//! enable, disable. One operation at a time; each either completes or
+//! leaves the plugins as they were, and says why.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use super::runner::{Event, Upgrade};
+use super::status::{Lifecycle, LiveState};
+use super::{PluginHandle, Shared, halt, launch, reschedule, subscribe};
+use crate::capabilities::Grants;
+use crate::capabilities::http::HttpPolicy;
+use crate::install;
+use crate::package::{Package, PluginName};
+use crate::registry::Registry;
+use crate::update::{self, Changes};
+
+/// What an operation did, for the operator.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Outcome {
+    /// One sentence saying what happened.
+    pub message: String,
+    /// The plugin concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// Its version after the operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Its state after the operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Migrations applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations_applied: Option<usize>,
+    /// For an update: what it changes in the plugin's powers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+    /// For an update: true if it waits for `rosey plugin approve`.
+    #[serde(default)]
+    pub pending: bool,
+}
+
+/// Operations on a running host (served by the control channel).
+#[derive(Clone)]
+pub struct Control {
+    pub(super) shared: Arc<Shared>,
+}
+
+/// Read a package file the operator named, checking that it is the one they
+/// were shown (`sha256` of the file, if given).
+fn read_package(path: &Path, sha256: Option<&str>) -> Result<Package> {
+    let bytes = Package::read_capped(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(expected) = sha256 {
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != expected {
+            bail!(
+                "{} changed after it was shown to you (sha256 {actual}, expected {expected}); \
+                 nothing was changed, run the command again",
+                path.display()
+            );
+        }
+    }
+    Package::from_bytes(&bytes, path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .context("the operation's task failed")?
+}
+
+impl Control {
+    /// Rewrite `run/status.json` now (after an operation, so `rosey status`
+    /// shows its effect at once rather than within a second).
+    pub fn refresh_status(&self) {
+        super::write_status(&self.shared);
+    }
+
+    fn handle(&self, name: &str) -> Result<(PluginName, Arc<PluginHandle>)> {
+        let name: PluginName = name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let handle = self.shared.plugin(&name).with_context(|| {
+            format!("no plugin named \"{name}\" is installed (see `rosey plugin list`)")
+        })?;
+        Ok((name, handle))
+    }
+
+    /// Wait until `name` has handled what is in its mailbox (at first, its
+    /// start) and report its state.
+    async fn settled(&self, name: &PluginName) -> (String, Option<String>) {
+        let Some(handle) = self.shared.plugin(name) else {
+            return ("removed".into(), None);
+        };
+        if let Some(mailbox) = &handle.mailbox {
+            let (tx, rx) = oneshot::channel();
+            if mailbox.send(Event::Barrier(tx)).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(30), rx).await;
+            }
+        }
+        let status = handle.live.state_and_error();
+        (status.0.to_string(), status.1)
+    }
+
+    /// Install the package at `path` and start it.
+    pub async fn install(&self, path: &Path, sha256: Option<&str>) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let package = read_package(path, sha256)?;
+        let home = self.shared.config.home.clone();
+        let runtime = self.shared.runtime.clone();
+        let report = blocking(move || install::install(&home, &runtime, &package)).await?;
+        let name = report.plugin.name.clone();
+        let version = report.plugin.version.to_string();
+        launch(&self.shared, report.plugin, Arc::new(LiveState::new())).await;
+        let (state, error) = self.settled(&name).await;
+        let message = match &error {
+            None => format!("Installed {name} {version}; it is {state}"),
+            Some(why) => format!("Installed {name} {version}, but it is {state}: {why}"),
+        };
+        Ok(Outcome {
+            message,
+            plugin: Some(name.to_string()),
+            version: Some(version),
+            state: Some(state),
+            migrations_applied: Some(report.migrations_applied),
+            ..Outcome::default()
+        })
+    }
+
+    /// Update a plugin from the package at `path`. An update that widens the
+    /// plugin's powers is kept pending for `approve` instead.
+    pub async fn update(&self, path: &Path, sha256: Option<&str>) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let package = read_package(path, sha256)?;
+        self.apply_update(package, false).await
+    }
+
+    /// Apply the update of `name` that waits for approval. `digest`, if
+    /// given, must be the component the operator was shown.
+    pub async fn approve(&self, name: &str, digest: Option<&str>) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let (name, _) = self.handle(name)?;
+        let package = update::load_pending(&self.shared.config.home, &name)?
+            .with_context(|| format!("no update of \"{name}\" waits for approval"))?;
+        if let Some(expected) = digest
+            && package.digest() != expected
+        {
+            bail!(
+                "the pending update of \"{name}\" changed after it was shown to you; \
+                 nothing was changed, run `rosey plugin approve {name}` again"
+            );
+        }
+        self.apply_update(package, true).await
+    }
+
+    async fn apply_update(&self, package: Package, approved: bool) -> Result<Outcome> {
+        let shared = &self.shared;
+        let home = shared.config.home.clone();
+        let name = package.manifest.name.clone();
+        let staged = {
+            let home = home.clone();
+            let runtime = shared.runtime.clone();
+            blocking(move || update::stage(&home, &runtime, &package)).await?
+        };
+        let from = staged.old.version.to_string();
+        let to = staged.package.manifest.version.to_string();
+        let changes = staged.changes.clone();
+        if changes.widens() && !approved {
+            staged.discard();
+            update::save_pending(&home, &staged.package)?;
+            Registry::open(&home.host_db())?.record(
+                &name,
+                "update pending",
+                Some(&format!("{from} → {to}")),
+            )?;
+            return Ok(Outcome {
+                message: format!(
+                    "{name} {to} asks for more than {from} was granted; it waits for \
+                     `rosey plugin approve {name}` ({from} keeps running)"
+                ),
+                plugin: Some(name.to_string()),
+                version: Some(from),
+                changes: Some(changes),
+                pending: true,
+                ..Outcome::default()
+            });
+        }
+        update::drop_pending(&home, &name);
+        let handle = shared
+            .plugin(&name)
+            .with_context(|| format!("plugin \"{name}\" is not known to the running host"))?;
+        let was_quarantined = handle.live.state() == Lifecycle::Quarantined;
+        let (Some(mailbox), Some(old_ctx)) = (handle.mailbox.clone(), handle.ctx.clone()) else {
+            // Not running: nothing to start beside, so swap the files now.
+            let staged = Arc::new(staged);
+            let (plugin, migrations) = {
+                let (home, runtime, staged) = (home.clone(), shared.runtime.clone(), staged);
+                blocking(move || update::update_offline(&home, &runtime, &staged)).await?
+            };
+            let enabled = plugin.enabled;
+            let live = Arc::clone(&handle.live);
+            if enabled {
+                // It was enabled but failed to load: the new version may.
+                launch(shared, plugin, live).await;
+            } else {
+                shared.set_handle(PluginHandle::idle(plugin, live));
+            }
+            let (state, _) = self.settled(&name).await;
+            return Ok(Outcome {
+                message: format!("Updated {name} {from} → {to} (it is {state})"),
+                plugin: Some(name.to_string()),
+                version: Some(to),
+                state: Some(state),
+                migrations_applied: Some(migrations),
+                changes: Some(changes),
+                ..Outcome::default()
+            });
+        };
+
+        let manifest = staged.package.manifest.clone();
+        let grants = Grants::from_manifest(&manifest);
+        let prepared = (|| -> Result<_> {
+            let config = crate::plugin_config::load(&manifest, &old_ctx.paths.config)?;
+            let http = HttpPolicy::new(
+                &manifest.network.allowed_hosts,
+                shared.config.allow_private_http,
+            );
+            let ctx = Arc::new(old_ctx.successor(grants.clone(), manifest.limits(), config, http));
+            let pre = shared.runtime.prepare(&staged.component, &grants)?;
+            Ok((ctx, pre))
+        })();
+        let (ctx, pre) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                staged.discard();
+                return Err(e);
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let upgrade = Upgrade {
+            staged: Arc::new(staged),
+            pre,
+            ctx: Arc::clone(&ctx),
+            home: home.clone(),
+        };
+        if mailbox
+            .send(Event::Update(Box::new(upgrade), tx))
+            .await
+            .is_err()
+        {
+            bail!("plugin \"{name}\" stopped before the update could be applied");
+        }
+        let migrations = match rx.await {
+            Ok(Ok(migrations)) => migrations,
+            Ok(Err(reason)) => {
+                let _ = Registry::open(&home.host_db())
+                    .and_then(|r| r.record(&name, "update failed", Some(&reason)));
+                bail!("the update to {to} was rolled back: {reason}; {name} {from} keeps serving");
+            }
+            Err(_) => bail!("plugin \"{name}\" stopped during the update"),
+        };
+        let registry = Registry::open(&home.host_db())?;
+        if was_quarantined {
+            // A new version is a new chance.
+            registry.set_enabled(&name, true)?;
+        }
+        let installed = registry
+            .get(&name)?
+            .with_context(|| format!("plugin \"{name}\" vanished from host.db"))?;
+        shared.set_handle(PluginHandle {
+            installed,
+            mailbox: Some(mailbox),
+            ctx: Some(Arc::clone(&ctx)),
+            live: Arc::clone(&handle.live),
+        });
+        if let Ok(mut commands) = shared.commands.write() {
+            commands.remove(&name);
+            commands.add(&manifest);
+        }
+        subscribe(shared, &name, &grants).await?;
+        reschedule(shared, &name, &manifest);
+        let (state, _) = self.settled(&name).await;
+        Ok(Outcome {
+            message: format!("Updated {name} {from} → {to} without a restart; it is {state}"),
+            plugin: Some(name.to_string()),
+            version: Some(to),
+            state: Some(state),
+            migrations_applied: Some(migrations),
+            changes: Some(changes),
+            ..Outcome::default()
+        })
+    }
+
+    /// Stop `name` and delete it with all its data.
+    pub async fn remove(&self, name: &str) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let (name, handle) = self.handle(name)?;
+        handle.live.set(Lifecycle::Removing, None);
+        halt(&self.shared, &name, Lifecycle::Removing).await;
+        let home = self.shared.config.home.clone();
+        let doomed = name.clone();
+        let removed = blocking(move || install::remove(&home, &doomed)).await;
+        update::drop_pending(&self.shared.config.home, &name);
+        if let Err(e) = removed {
+            handle.live.set(
+                Lifecycle::Failed,
+                Some(format!("remove failed half-way: {e:#}")),
+            );
+            return Err(e);
+        }
+        self.shared.forget(&name);
+        Ok(Outcome {
+            message: format!("Removed {name} and all its data"),
+            plugin: Some(name.to_string()),
+            ..Outcome::default()
+        })
+    }
+
+    /// Enable `name` and start it (a quarantined plugin starts afresh).
+    pub async fn enable(&self, name: &str) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let (name, handle) = self.handle(name)?;
+        let registry = Registry::open(&self.shared.config.home.host_db())?;
+        registry.set_enabled(&name, true)?;
+        if handle.serving() {
+            return Ok(Outcome {
+                message: format!("{name} is already enabled and running"),
+                plugin: Some(name.to_string()),
+                state: Some(handle.live.state().to_string()),
+                ..Outcome::default()
+            });
+        }
+        halt(&self.shared, &name, Lifecycle::Stopped).await;
+        let installed = registry
+            .get(&name)?
+            .with_context(|| format!("plugin \"{name}\" vanished from host.db"))?;
+        launch(&self.shared, installed, Arc::clone(&handle.live)).await;
+        let (state, error) = self.settled(&name).await;
+        Ok(Outcome {
+            message: match error {
+                None => format!("Enabled {name}; it is {state}"),
+                Some(why) => format!("Enabled {name}, but it is {state}: {why}"),
+            },
+            plugin: Some(name.to_string()),
+            state: Some(state),
+            ..Outcome::default()
+        })
+    }
+
+    /// Stop `name` and keep it off (its data stays).
+    pub async fn disable(&self, name: &str) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let (name, _) = self.handle(name)?;
+        Registry::open(&self.shared.config.home.host_db())?.set_enabled(&name, false)?;
+        halt(&self.shared, &name, Lifecycle::Disabled).await;
+        Ok(Outcome {
+            message: format!("Disabled {name}; its data is kept"),
+            plugin: Some(name.to_string()),
+            state: Some(Lifecycle::Disabled.to_string()),
+            ..Outcome::default()
+        })
+    }
+}

@@ -1,0 +1,451 @@
+//! Updating an installed plugin in place.
+//!
+//! An update is staged beside the running version (`package.next/`, compiled
+//! and checked against its grants), then activated: the package directories
+//! are swapped (`package/` → `package.prev/`, `package.next/` → `package/`),
+//! the database is snapshotted with SQLite's online backup, and the new
+//! migrations are applied. The running host then instantiates and `init`s
+//! the new version; only when that succeeds is the update committed (host.db
+//! row, compiled cache, old package deleted). Any failure rolls the files
+//! and the database back, and the old version keeps serving.
+//!
+//! If the host dies half-way, [`recover`] (run before a plugin loads) puts
+//! things back as host.db says they should be.
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use crate::capabilities::database::PluginDb;
+use crate::home::{PluginPaths, RoseyHome, create_private_dir, write_atomic};
+use crate::install::{check, write_package};
+use crate::package::{Manifest, Package, PluginName};
+use crate::registry::{InstalledPlugin, Registry};
+use crate::runtime::Runtime;
+use crate::runtime::state::Deadline;
+
+/// What an update changes in what the plugin may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Changes {
+    /// Powers the new version has that the old one did not (permissions,
+    /// subjects, hosts, higher limits). Any of these needs approval.
+    pub added: Vec<String>,
+    /// Powers the new version gives up (never needs approval).
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    /// Whether the update asks for more than the operator approved before.
+    pub fn widens(&self) -> bool {
+        !self.added.is_empty()
+    }
+}
+
+impl fmt::Display for Changes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.added.is_empty() && self.removed.is_empty() {
+            return write!(f, "  (no change in permissions or limits)");
+        }
+        for line in &self.added {
+            writeln!(f, "  + {line}")?;
+        }
+        for line in &self.removed {
+            writeln!(f, "  - {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The difference in powers between two manifests of one plugin.
+pub fn permission_changes(old: &Manifest, new: &Manifest) -> Changes {
+    fn powers(m: &Manifest) -> Vec<String> {
+        let mut out: Vec<String> = m
+            .permissions
+            .iter()
+            .map(|p| format!("permission {}", p.as_str()))
+            .collect();
+        out.extend(
+            m.subjects
+                .subscribe
+                .iter()
+                .map(|s| format!("subscribe {s}")),
+        );
+        out.extend(m.subjects.publish.iter().map(|s| format!("publish {s}")));
+        out.extend(
+            m.network
+                .allowed_hosts
+                .iter()
+                .map(|h| format!("http to {h}")),
+        );
+        out
+    }
+    let (before, after) = (powers(old), powers(new));
+    let mut changes = Changes {
+        added: after
+            .iter()
+            .filter(|p| !before.contains(p))
+            .cloned()
+            .collect(),
+        removed: before
+            .iter()
+            .filter(|p| !after.contains(p))
+            .cloned()
+            .collect(),
+    };
+    let (a, b) = (old.limits(), new.limits());
+    let per_second = |r: &crate::package::Rate| f64::from(r.count) / r.per.as_secs_f64();
+    let limits = [
+        (
+            "memory",
+            a.memory as f64,
+            b.memory as f64,
+            format!("{} → {}", a.memory, b.memory),
+        ),
+        (
+            "fuel per call",
+            a.fuel_per_call as f64,
+            b.fuel_per_call as f64,
+            format!("{} → {}", a.fuel_per_call, b.fuel_per_call),
+        ),
+        (
+            "time per call",
+            a.timeout.as_secs_f64(),
+            b.timeout.as_secs_f64(),
+            format!("{:?} → {:?}", a.timeout, b.timeout),
+        ),
+        (
+            "storage",
+            a.storage as f64,
+            b.storage as f64,
+            format!("{} → {}", a.storage, b.storage),
+        ),
+        (
+            "publish rate",
+            per_second(&a.publish_rate),
+            per_second(&b.publish_rate),
+            format!("{} → {}", a.publish_rate, b.publish_rate),
+        ),
+    ];
+    for (what, before, after, text) in limits {
+        if after > before {
+            changes.added.push(format!("limit {what} {text}"));
+        } else if after < before {
+            changes.removed.push(format!("limit {what} {text}"));
+        }
+    }
+    changes
+}
+
+/// An update, checked and written beside the running version, not active.
+pub struct StagedUpdate {
+    /// The version being replaced, as host.db records it.
+    pub old: InstalledPlugin,
+    /// The new version.
+    pub package: Package,
+    /// Its compiled component.
+    pub component: Component,
+    /// What it changes in the plugin's powers.
+    pub changes: Changes,
+    paths: PluginPaths,
+    /// Whether a database existed before the update (else a rollback
+    /// deletes the one the migrations created).
+    had_database: bool,
+}
+
+impl fmt::Debug for StagedUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StagedUpdate")
+            .field("plugin", &self.old.name)
+            .field("from", &self.old.version)
+            .field("to", &self.package.manifest.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Check `package` as an update of the installed plugin of the same name and
+/// write it to `package.next/`. Nothing the running version uses changes.
+pub fn stage(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result<StagedUpdate> {
+    let name = &package.manifest.name;
+    let registry = Registry::open(&home.host_db())?;
+    let Some(old) = registry.get(name)? else {
+        bail!("no plugin named \"{name}\" is installed; install it with `rosey plugin install`");
+    };
+    if old.digest == package.digest() && old.manifest_yaml == package.manifest_yaml {
+        bail!(
+            "{name} {} is already installed from exactly this package; nothing to update",
+            old.version
+        );
+    }
+    let old_manifest = old.manifest()?;
+    let changes = permission_changes(&old_manifest, &package.manifest);
+    let component = check(runtime, package)?;
+    let paths = home.plugin(name);
+    remove_dir_if_present(&paths.package_next)?;
+    if let Err(e) = write_package(package, &paths.package_next) {
+        let _ = fs::remove_dir_all(&paths.package_next);
+        return Err(e).context("could not stage the update");
+    }
+    Ok(StagedUpdate {
+        had_database: paths.database.exists(),
+        old,
+        package: package.clone(),
+        component,
+        changes,
+        paths,
+    })
+}
+
+impl StagedUpdate {
+    /// The plugin's name.
+    pub fn name(&self) -> &PluginName {
+        &self.old.name
+    }
+
+    /// Swap the new package in, snapshot the database and apply the new
+    /// migrations. Returns how many migrations were applied. On failure
+    /// everything is rolled back before the error is returned.
+    ///
+    /// The running version must not be using its database meanwhile (its
+    /// runner calls this between events, with its connection closed).
+    pub fn activate(&self) -> Result<usize> {
+        let paths = &self.paths;
+        remove_dir_if_present(&paths.package_prev)?;
+        fs::rename(&paths.package, &paths.package_prev)
+            .with_context(|| format!("could not move {} aside", paths.package.display()))?;
+        if let Err(e) = fs::rename(&paths.package_next, &paths.package) {
+            let _ = fs::rename(&paths.package_prev, &paths.package);
+            return Err(e).context("could not swap in the new package");
+        }
+        let migrated = (|| -> Result<usize> {
+            if self.had_database {
+                snapshot(&paths.database, &paths.update_snapshot)?;
+            }
+            let deadline = Arc::new(Deadline::new());
+            deadline.set(Duration::from_secs(60));
+            let limits = self.package.manifest.limits();
+            let mut db = PluginDb::open(&paths.database, limits.storage, deadline)?;
+            db.apply_migrations(&self.package.migrations)
+        })();
+        match migrated {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                if let Err(undo) = self.rollback() {
+                    tracing::error!(plugin = %self.name(), "rolling back the update failed: {undo:#}");
+                }
+                Err(e.context("the update's migrations failed; the old version is kept"))
+            }
+        }
+    }
+
+    /// Undo [`activate`](Self::activate): the database as it was, the old
+    /// package back in place, the new one deleted.
+    pub fn rollback(&self) -> Result<()> {
+        rollback_files(&self.paths, self.had_database)
+    }
+
+    /// Make the update permanent: host.db records the new version, the
+    /// compiled cache is refreshed, the old package and the snapshot go.
+    pub fn commit(&self, home: &RoseyHome, runtime: &Runtime) -> Result<InstalledPlugin> {
+        let plugin = InstalledPlugin {
+            version: self.package.manifest.version.clone(),
+            digest: self.package.digest(),
+            manifest_yaml: self.package.manifest_yaml.clone(),
+            ..self.old.clone()
+        };
+        Registry::open(&home.host_db())?.update(&plugin, &self.old.version)?;
+        if let Err(e) = runtime.write_cache(&self.paths, &self.component, &self.package.wasm) {
+            tracing::warn!(plugin = %self.name(), "could not refresh the compiled cache: {e:#}");
+        }
+        cleanup(&self.paths);
+        Ok(plugin)
+    }
+
+    /// Give up on a staged update that was never activated.
+    pub fn discard(&self) {
+        let _ = fs::remove_dir_all(&self.paths.package_next);
+    }
+}
+
+/// Update a plugin that is not running: activate and commit at once (there
+/// is no instance to `init` beside the old one).
+pub fn update_offline(
+    home: &RoseyHome,
+    runtime: &Runtime,
+    staged: &StagedUpdate,
+) -> Result<(InstalledPlugin, usize)> {
+    let migrations = staged.activate()?;
+    match staged.commit(home, runtime) {
+        Ok(plugin) => Ok((plugin, migrations)),
+        Err(e) => {
+            let _ = staged.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// Keep `package` as the update of its plugin waiting for approval
+/// (replacing any earlier one).
+pub fn save_pending(home: &RoseyHome, package: &Package) -> Result<()> {
+    create_private_dir(&home.pending_dir())?;
+    let bytes = package
+        .write_archive()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_atomic(&home.pending_update(&package.manifest.name), &bytes)
+}
+
+/// The update of `name` waiting for approval, if any.
+pub fn load_pending(home: &RoseyHome, name: &PluginName) -> Result<Option<Package>> {
+    let path = home.pending_update(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Package::read_file(&path)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Forget the update of `name` waiting for approval.
+pub fn drop_pending(home: &RoseyHome, name: &PluginName) {
+    let _ = fs::remove_file(home.pending_update(name));
+}
+
+/// Put a plugin's files back in order after the host died during an update:
+/// if host.db records the component in `package/`, the update committed and
+/// only leftovers go; otherwise the update is rolled back.
+pub fn recover(home: &RoseyHome, plugin: &InstalledPlugin) -> Result<()> {
+    let paths = home.plugin(&plugin.name);
+    if paths.package_next.exists() && !paths.package_prev.exists() {
+        // Staged, never activated.
+        remove_dir_if_present(&paths.package_next)?;
+    }
+    if !paths.package_prev.exists() {
+        return Ok(());
+    }
+    let current = fs::read(&paths.wasm)
+        .ok()
+        .map(|w| hex::encode(Sha256::digest(w)));
+    if current.as_deref() == Some(plugin.digest.as_str()) {
+        cleanup(&paths);
+        return Ok(());
+    }
+    tracing::warn!(plugin = %plugin.name, "an update was interrupted; rolling it back");
+    rollback_files(&paths, paths.update_snapshot.exists())
+}
+
+fn rollback_files(paths: &PluginPaths, had_database: bool) -> Result<()> {
+    if had_database && paths.update_snapshot.exists() {
+        restore(&paths.update_snapshot, &paths.database)?;
+    } else if !had_database {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = paths.database.clone().into_os_string();
+            path.push(suffix);
+            let _ = fs::remove_file(path);
+        }
+    }
+    if paths.package_prev.exists() {
+        remove_dir_if_present(&paths.package_next)?;
+        if paths.package.exists() {
+            fs::rename(&paths.package, &paths.package_next)
+                .context("could not move the new package aside")?;
+        }
+        fs::rename(&paths.package_prev, &paths.package)
+            .context("could not put the old package back")?;
+    }
+    cleanup(paths);
+    Ok(())
+}
+
+/// Remove what an update leaves behind once it has committed or rolled back.
+fn cleanup(paths: &PluginPaths) {
+    let _ = fs::remove_dir_all(&paths.package_next);
+    let _ = fs::remove_dir_all(&paths.package_prev);
+    let _ = fs::remove_file(&paths.update_snapshot);
+}
+
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("could not remove {}", dir.display())),
+    }
+}
+
+/// Copy the database at `live` to `to` with SQLite's online backup (correct
+/// with WAL, consistent even if another connection writes).
+fn snapshot(live: &Path, to: &Path) -> Result<()> {
+    let _ = fs::remove_file(to);
+    let source = Connection::open(live)
+        .with_context(|| format!("could not open {} to snapshot it", live.display()))?;
+    source
+        .backup(
+            rusqlite::MAIN_DB,
+            to,
+            None::<fn(rusqlite::backup::Progress)>,
+        )
+        .with_context(|| format!("could not snapshot {}", live.display()))
+}
+
+/// Copy the snapshot at `from` back over the database at `live`.
+fn restore(from: &Path, live: &Path) -> Result<()> {
+    let mut target = Connection::open(live)
+        .with_context(|| format!("could not open {} to restore it", live.display()))?;
+    target
+        .restore(
+            rusqlite::MAIN_DB,
+            from,
+            None::<fn(rusqlite::backup::Progress)>,
+        )
+        .with_context(|| format!("could not restore {} from its snapshot", live.display()))
+}
+
+/// Update (or, if it widens the plugin's powers and is not `approved`, hold
+/// for approval) a plugin while no host runs.
+pub fn offline(
+    home: &RoseyHome,
+    runtime: &Runtime,
+    package: &Package,
+    approved: bool,
+) -> Result<crate::supervisor::Outcome> {
+    let staged = stage(home, runtime, package)?;
+    let name = staged.name().clone();
+    let from = staged.old.version.to_string();
+    let to = package.manifest.version.to_string();
+    let changes = staged.changes.clone();
+    if changes.widens() && !approved {
+        staged.discard();
+        save_pending(home, package)?;
+        Registry::open(&home.host_db())?.record(
+            &name,
+            "update pending",
+            Some(&format!("{from} → {to}")),
+        )?;
+        return Ok(crate::supervisor::Outcome {
+            message: format!(
+                "{name} {to} asks for more than {from} was granted; it waits for \
+                 `rosey plugin approve {name}`"
+            ),
+            plugin: Some(name.to_string()),
+            version: Some(from),
+            changes: Some(changes),
+            pending: true,
+            ..Default::default()
+        });
+    }
+    drop_pending(home, &name);
+    let (plugin, migrations) = update_offline(home, runtime, &staged)?;
+    Ok(crate::supervisor::Outcome {
+        message: format!("Updated {name} {from} → {to}"),
+        plugin: Some(name.to_string()),
+        version: Some(plugin.version.to_string()),
+        migrations_applied: Some(migrations),
+        changes: Some(changes),
+        ..Default::default()
+    })
+}
