@@ -58,3 +58,45 @@ fn status_and_list_work_on_an_empty_home() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn logs_since_reads_rotated_files_and_skips_old_lines() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("logs/plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stamp = |secs_ago: i64| {
+        (chrono::Utc::now() - chrono::Duration::seconds(secs_ago))
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    std::fs::write(
+        dir.join("echo.log.1"),
+        format!(
+            "{}  INFO two hours ago\n{}  INFO five minutes ago\n",
+            stamp(7200),
+            stamp(300)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("echo.log"),
+        format!("{}  WARN just now\n", stamp(1)),
+    )
+    .unwrap();
+
+    let out = rosey(home.path(), &["logs", "echo", "--since", "10m"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("two hours ago"), "{text}");
+    assert!(
+        text.contains("five minutes ago") && text.contains("just now"),
+        "{text}"
+    );
+    // Without --since: the live file's tail only.
+    let out = rosey(home.path(), &["logs", "echo"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    // A plugin that never ran has no log, and the error says so.
+    let out = rosey(home.path(), &["logs", "quote-bot"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("once it has run"));
+}

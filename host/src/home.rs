@@ -9,7 +9,8 @@
 //! plugins/<name>/database.db      private SQLite (outside files/: WASI never sees it)
 //! plugins/<name>/files/           preopened as /data
 //! plugins/<name>/config.yaml      the operator's config for the plugin
-//! logs/  run/  backups/
+//! logs/host.log  logs/nats.log  logs/plugins/<name>.log
+//! run/host.pid  run/status.json  run/control.sock
 //! ```
 
 use std::fs;
@@ -162,6 +163,16 @@ impl RoseyHome {
     /// `logs/`.
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
+    }
+
+    /// `logs/plugins/<name>.log`: one plugin's log (rotated beside it).
+    pub fn plugin_log(&self, name: &PluginName) -> PathBuf {
+        self.logs_dir().join("plugins").join(format!("{name}.log"))
+    }
+
+    /// `logs/nats.log`: the managed nats-server's log.
+    pub fn nats_log(&self) -> PathBuf {
+        self.logs_dir().join("nats.log")
     }
 
     /// `logs/host.log`: the background host's log.

@@ -190,6 +190,7 @@ pub fn remove(home: &RoseyHome, name: &PluginName) -> Result<()> {
             .with_context(|| format!("could not move {} aside", target.root.display()))?;
     }
     registry.remove(name)?;
+    crate::logfile::remove_all(&home.plugin_log(name));
     if doomed.exists() {
         let staging = Dir::open_ambient_dir(home.staging_dir(), ambient_authority())
             .context("could not open the staging directory")?;

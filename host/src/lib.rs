@@ -19,6 +19,7 @@ pub mod capabilities;
 pub mod control;
 pub mod home;
 pub mod install;
+pub mod logfile;
 pub mod nats;
 pub use rosey_package as package;
 pub mod plugin_config;

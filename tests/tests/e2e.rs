@@ -128,16 +128,18 @@ async fn chat_reaches_plugins_and_quotes_survive_a_restart() {
             .contains("Stay a while and listen")
     );
 
-    // The plugin's own log line reached the host log, tagged and uncoloured.
-    let logs = rosey_ok(&home, None, &["logs", "--plugin", "quote-bot", "-n", "50"]);
-    assert!(logs.contains("added quote #1"), "{logs}");
+    // The plugin's own log line reached the host log, tagged and uncoloured,
+    // and the plugin's own log file.
+    let host_log = rosey_ok(&home, None, &["logs", "host", "-n", "500"]);
     assert!(
-        !logs.contains('\x1b'),
-        "terminal escapes in the log file: {logs:?}"
+        host_log.contains("added quote #1") && host_log.contains("plugin=quote-bot"),
+        "{host_log}"
     );
+    let logs = rosey_ok(&home, None, &["logs", "quote-bot", "--since", "10m"]);
+    assert!(logs.contains(" INFO alice added quote #1"), "{logs}");
     assert!(
-        !logs.contains("plugin=echo"),
-        "the filter let another plugin through"
+        !logs.contains('\x1b') && !host_log.contains('\x1b'),
+        "terminal escapes in a log file: {logs:?}"
     );
 
     // Direct command execution, correlated.

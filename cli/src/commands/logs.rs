@@ -1,50 +1,97 @@
-//! `rosey logs`: the background host's log (plugins log into it, tagged
-//! with `plugin=<name>`).
+//! `rosey logs [host|nats|PLUGIN]`: the host's log, the managed
+//! nats-server's, or one plugin's own (rotated) log file.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Args;
+use rosey_host::logfile;
+use rosey_host::package::{HumanDuration, PluginName};
 
 use super::Context;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rosey logs                     the host's log (every plugin's lines too, tagged plugin=NAME)
+  rosey logs quote-bot -f        one plugin's log, then follow it
+  rosey logs nats --since 10m    the managed nats-server's last ten minutes")]
 pub struct Logs {
+    /// Whose log: `host`, `nats`, or a plugin's name.
+    #[arg(default_value = "host")]
+    target: String,
     /// Keep printing new lines as they are written.
     #[arg(short, long)]
     follow: bool,
-    /// Only lines that mention this plugin.
-    #[arg(long)]
-    plugin: Option<String>,
+    /// Only lines from the last DURATION (e.g. 30s, 10m, 2h, 1d), rotated
+    /// files included.
+    #[arg(long, value_name = "DURATION")]
+    since: Option<HumanDuration>,
     /// How many lines of the end to show first.
     #[arg(short = 'n', long, default_value_t = 50)]
     lines: usize,
 }
 
 impl Logs {
-    pub fn run(self, ctx: &Context) -> anyhow::Result<()> {
-        let path = ctx.home.host_log();
-        let file = File::open(&path).with_context(|| {
-            format!(
-                "no log at {} (the host writes it when started in the background)",
-                path.display()
-            )
-        })?;
-        let wanted = self.plugin.map(|p| format!("plugin={p}"));
-        let keep = |line: &str| wanted.as_ref().is_none_or(|w| mentions(line, w));
-        let mut reader = BufReader::new(file);
-        let mut tail = std::collections::VecDeque::with_capacity(self.lines);
-        let mut line = String::new();
-        while reader.read_line(&mut line)? > 0 {
-            if keep(&line) {
-                if tail.len() == self.lines {
-                    tail.pop_front();
-                }
-                tail.push_back(std::mem::take(&mut line));
+    fn path(&self, ctx: &Context) -> anyhow::Result<PathBuf> {
+        let path = match self.target.as_str() {
+            "host" => ctx.home.host_log(),
+            "nats" => ctx.home.nats_log(),
+            plugin => {
+                let name: PluginName = plugin.parse().map_err(|e| {
+                    anyhow::anyhow!("{e}\n(`rosey logs` takes `host`, `nats` or a plugin's name)")
+                })?;
+                ctx.home.plugin_log(&name)
             }
-            line.clear();
+        };
+        if !path.is_file() {
+            let why = match self.target.as_str() {
+                "host" => "the host writes it when started in the background",
+                "nats" => "a managed nats-server writes it; with --nats-url there is none",
+                _ => "a plugin's log is written once it has run on a host",
+            };
+            bail!("no log at {} ({why})", path.display());
+        }
+        Ok(path)
+    }
+
+    pub fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        let path = self.path(ctx)?;
+        let cutoff = self
+            .since
+            .map(|d| chrono::Utc::now() - chrono::Duration::from_std(d.0).unwrap_or_default());
+        // With --since, the rotated files may hold wanted lines too.
+        let files = if cutoff.is_some() {
+            logfile::all_files(&path)
+        } else {
+            vec![path.clone()]
+        };
+        let mut tail = std::collections::VecDeque::with_capacity(self.lines);
+        // A line without a timestamp (a continuation) goes with the last one.
+        let mut keeping = cutoff.is_none();
+        let mut position = 0;
+        for file in &files {
+            let file =
+                File::open(file).with_context(|| format!("could not read {}", file.display()))?;
+            let mut reader = BufReader::new(file);
+            let mut line = String::new();
+            while reader.read_line(&mut line)? > 0 {
+                if let Some(cutoff) = cutoff
+                    && let Some(at) = timestamp(&line)
+                {
+                    keeping = at >= cutoff;
+                }
+                if keeping {
+                    if tail.len() == self.lines {
+                        tail.pop_front();
+                    }
+                    tail.push_back(std::mem::take(&mut line));
+                }
+                line.clear();
+            }
+            position = reader.stream_position()?;
         }
         for l in tail {
             print!("{l}");
@@ -52,7 +99,7 @@ impl Logs {
         if !self.follow {
             return Ok(());
         }
-        let mut position = reader.stream_position()?;
+        let mut line = String::new();
         loop {
             std::thread::sleep(Duration::from_millis(200));
             let mut file = File::open(&path)?;
@@ -67,35 +114,34 @@ impl Logs {
                 if reader.read_line(&mut line)? == 0 {
                     break;
                 }
-                if keep(&line) {
-                    print!("{line}");
-                }
+                print!("{line}");
             }
             position = reader.stream_position()?;
         }
     }
 }
 
-/// Whether `line` has the field `field` (`plugin=echo`) as a whole word, so
-/// `plugin=echo` does not match `plugin=echo-bot`.
-fn mentions(line: &str, field: &str) -> bool {
-    line.match_indices(field).any(|(at, _)| {
-        let before = line[..at].chars().next_back();
-        let after = line[at + field.len()..].chars().next();
-        before.is_none_or(char::is_whitespace) && after.is_none_or(char::is_whitespace)
-    })
+/// The time a log line starts with (`2026-11-22T05:20:23.123Z ...`), if any.
+fn timestamp(line: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let first = line.split_whitespace().next()?;
+    chrono::DateTime::parse_from_rfc3339(first)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::mentions;
+    use super::timestamp;
 
     #[test]
-    fn plugin_filter_matches_whole_names() {
-        let line = "2026-11-22T03:22:10Z  INFO added quote #1 plugin=quote-bot";
-        assert!(mentions(line, "plugin=quote-bot"));
-        assert!(!mentions(line, "plugin=quote"));
-        assert!(mentions("x plugin=echo version=1", "plugin=echo"));
-        assert!(!mentions("x plugin=echo-bot", "plugin=echo"));
+    fn log_lines_are_dated_by_their_first_word() {
+        let host = "2026-11-22T03:22:10.123456Z  INFO added quote #1 plugin=quote-bot";
+        let plugin = "2026-11-22T03:22:10.123Z  INFO added quote #1";
+        let expected = chrono::DateTime::parse_from_rfc3339("2026-11-22T03:22:10Z").unwrap();
+        for line in [host, plugin] {
+            assert_eq!(timestamp(line).unwrap().timestamp(), expected.timestamp());
+        }
+        assert!(timestamp("  caused by: x").is_none());
+        assert!(timestamp("").is_none());
     }
 }

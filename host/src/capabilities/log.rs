@@ -24,6 +24,8 @@ pub struct PluginLog {
     plugin: String,
     stats: Arc<PluginStats>,
     budget: Mutex<Budget>,
+    /// The plugin's own log file, once the host has attached one.
+    file: Mutex<Option<crate::logfile::LogFile>>,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,15 @@ impl PluginLog {
                 lines: 0,
                 dropped: 0,
             }),
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Also write every line to `file` (the host attaches
+    /// `logs/plugins/<name>.log`).
+    pub fn attach_file(&self, file: crate::logfile::LogFile) {
+        if let Ok(mut slot) = self.file.lock() {
+            *slot = Some(file);
         }
     }
 
@@ -96,6 +107,12 @@ impl PluginLog {
         // Displayed (not debug-quoted) so every log line reads `plugin=<name>`,
         // which is what `rosey logs --plugin` looks for.
         let plugin = &self.plugin;
+        if let Ok(mut file) = self.file.lock()
+            && let Some(file) = file.as_mut()
+        {
+            let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            file.write_line(&format!("{at} {level:>5} {line}"));
+        }
         match level {
             Level::TRACE => tracing::trace!(target: "rosey::plugin", plugin = %plugin, "{line}"),
             Level::DEBUG => tracing::debug!(target: "rosey::plugin", plugin = %plugin, "{line}"),

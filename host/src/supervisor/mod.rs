@@ -355,6 +355,10 @@ async fn launch(shared: &Arc<Shared>, installed: InstalledPlugin, live: Arc<Live
         Ok(loaded) => loaded,
         Err(e) => return fail(shared, installed, live, &e),
     };
+    match crate::logfile::LogFile::open(&shared.config.home.plugin_log(&name)) {
+        Ok(file) => ctx.log.attach_file(file),
+        Err(e) => tracing::warn!(plugin = %name, "no log file for the plugin: {e:#}"),
+    }
     let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
     let runner = Runner::new(
         shared.runtime.clone(),
