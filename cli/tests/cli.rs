@@ -100,3 +100,13 @@ fn logs_since_reads_rotated_files_and_skips_old_lines() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("once it has run"));
 }
+
+#[test]
+fn supervision_settings_are_checked_before_anything_starts() {
+    let home = tempfile::tempdir().unwrap();
+    let out = rosey(home.path(), &["start", "--quarantine-after", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = rosey(home.path(), &["start", "--crash-window", "soon"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!home.path().join("run/host.pid").exists());
+}

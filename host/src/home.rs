@@ -190,6 +190,16 @@ impl RoseyHome {
         self.run_dir().join("host.pid")
     }
 
+    /// `run/nats.pid`: the nats-server started by `rosey start nats`.
+    pub fn nats_pid_file(&self) -> PathBuf {
+        self.run_dir().join("nats.pid")
+    }
+
+    /// `run/nats.url`: where that server listens.
+    pub fn nats_url_file(&self) -> PathBuf {
+        self.run_dir().join("nats.url")
+    }
+
     /// `run/status.json`: the running host's status, rewritten as it changes.
     pub fn status_file(&self) -> PathBuf {
         self.run_dir().join("status.json")

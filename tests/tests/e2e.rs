@@ -291,3 +291,56 @@ async fn a_bare_component_installs_only_with_an_embedded_manifest() {
     assert_eq!(info["name"], "echo");
     assert_eq!(info["permissions"].as_array().unwrap().len(), 0);
 }
+
+/// `rosey start nats`, then the host on it; `restart host` keeps NATS (and
+/// the bot core's connection) up; `stop` ends both.
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_and_the_host_are_separate_services() {
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    let _stop = StopOnDrop(&home);
+    let echo = work.path().join("echo.roseyplug");
+    build(&home, "echo", &echo);
+    rosey_ok(
+        &home,
+        None,
+        &["plugin", "install", echo.to_str().unwrap(), "--yes"],
+    );
+
+    let refused = rosey(&home, None, &["start", "host"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("rosey start nats"),
+        "{refused:?}"
+    );
+    let nats: serde_json::Value = serde_json::from_str(&rosey_ok(
+        &home,
+        None,
+        &["start", "nats", "--output", "json"],
+    ))
+    .unwrap();
+    let url = nats["nats"]["url"].as_str().unwrap().to_owned();
+    let nats_pid = nats["nats"]["pid"].as_u64().unwrap();
+    rosey_ok(&home, None, &["start", "host"]);
+    let mut bot = BotCore::connect(&url).await;
+    assert_eq!(bot.ask("!echo first").await.text, "first");
+    let status = |home: &Path| -> serde_json::Value {
+        serde_json::from_str(&rosey_ok(home, None, &["status", "--output", "json"])).unwrap()
+    };
+    let before = status(&home);
+    assert_eq!(before["managed_nats"], true, "{before}");
+    assert_eq!(before["nats_pid"].as_u64(), Some(nats_pid));
+
+    rosey_ok(&home, None, &["restart", "host"]);
+    let after = status(&home);
+    assert_ne!(after["pid"], before["pid"], "the host did not restart");
+    assert_eq!(after["nats_pid"].as_u64(), Some(nats_pid), "NATS restarted");
+    // The bot core's connection survived the host's restart.
+    assert_eq!(bot.ask("!echo second").await.text, "second");
+
+    let stopped = rosey_ok(&home, None, &["stop"]);
+    assert!(stopped.contains("Stopped Rosey"), "{stopped}");
+    assert!(!home.join("run/nats.pid").exists());
+    let again = rosey_ok(&home, None, &["stop", "nats"]);
+    assert!(again.contains("NATS is not running"), "{again}");
+}

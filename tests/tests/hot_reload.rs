@@ -527,3 +527,53 @@ async fn an_operator_changes_plugins_without_restarting_the_host() {
         pid
     );
 }
+
+/// `rosey start --quarantine-after N ...` reaches the background host, and
+/// `rosey plugin enable` brings a quarantined plugin back without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn supervision_settings_reach_the_background_host() {
+    let nats = ManagedNats::start(None).await.unwrap();
+    let url = nats.url();
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    let file = archive(work.path(), &hostile("0.1.0", ""));
+    rosey_ok(
+        &home,
+        Some(&url),
+        &["plugin", "install", file.to_str().unwrap(), "--yes"],
+    );
+    rosey_ok(
+        &home,
+        Some(&url),
+        &[
+            "start",
+            "--quarantine-after",
+            "2",
+            "--crash-window",
+            "10m",
+            "--restart-backoff",
+            "1ms",
+        ],
+    );
+    struct Stop<'a>(&'a Path);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = rosey(self.0, None, &["stop"]);
+        }
+    }
+    let _stop = Stop(&home);
+    let mut bot = BotCore::connect(&url).await;
+    for _ in 0..2 {
+        let reply = bot.ask("!hostile trap").await;
+        assert!(reply.text.contains("crashed"), "{}", reply.text);
+    }
+    let reply = bot.ask("!hostile ping").await;
+    assert!(
+        reply.text.contains("quarantined after 2 crashes"),
+        "{}",
+        reply.text
+    );
+    let out = rosey_ok(&home, None, &["plugin", "enable", "hostile"]);
+    assert!(out.contains("Enabled hostile; it is running"), "{out}");
+    assert_eq!(bot.ask("!hostile ping").await.text, "pong");
+}

@@ -9,19 +9,42 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use rosey_host::home::RoseyHome;
 use rosey_host::nats::ManagedNats;
+use rosey_host::package::HumanDuration;
+use rosey_host::supervisor::policy::SupervisionPolicy;
 use rosey_host::supervisor::{Host, HostConfig};
 use serde::Serialize;
 
 use super::Context;
 use crate::output::{OutputFormat, Table, ago, human_bytes, print_json};
-use crate::process;
+use crate::{nats_service, process};
 
 /// How long `rosey start` waits for the background host to be ready (the
 /// first start compiles every plugin).
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// What `start`, `stop` and `restart` act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Service {
+    /// The host and, unless --nats-url names an external server, a local
+    /// nats-server.
+    All,
+    /// The host only (NATS must be running: `rosey start nats`, or
+    /// --nats-url).
+    Host,
+    /// The local nats-server only (the bot core's end of the bus): it stays
+    /// up while the host restarts.
+    Nats,
+}
+
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rosey start                 NATS and the host, in the background
+  rosey restart host          a new host process; NATS (and the bot core's connection) stays up
+  rosey start --foreground    for systemd or a container: the host supervises its own nats-server")]
 pub struct Start {
+    /// What to start.
+    #[arg(value_enum, default_value_t = Service::All)]
+    pub service: Service,
     /// Run in the foreground (for systemd, containers and debugging); logs go
     /// to stderr and Ctrl-C stops the host.
     #[arg(long)]
@@ -30,10 +53,72 @@ pub struct Start {
     /// Keep it on loopback unless you mean to expose it.
     #[arg(long, env = "ROSEY_METRICS_ADDR", value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub supervision: Supervision,
+}
+
+/// How crashing plugins are restarted and quarantined.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Supervision")]
+pub struct Supervision {
+    /// The pause before a plugin's second restart in a row (the first is
+    /// immediate); it doubles with each further crash.
+    #[arg(
+        long,
+        env = "ROSEY_RESTART_BACKOFF",
+        value_name = "DURATION",
+        default_value = "100ms"
+    )]
+    restart_backoff: HumanDuration,
+    /// The longest pause between restarts.
+    #[arg(
+        long,
+        env = "ROSEY_RESTART_BACKOFF_MAX",
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
+    restart_backoff_max: HumanDuration,
+    /// Crashes within --crash-window that quarantine a plugin (until
+    /// `rosey plugin enable`).
+    #[arg(long, env = "ROSEY_QUARANTINE_AFTER", value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    quarantine_after: u32,
+    /// The window in which crashes are counted.
+    #[arg(
+        long,
+        env = "ROSEY_CRASH_WINDOW",
+        value_name = "DURATION",
+        default_value = "60s"
+    )]
+    crash_window: HumanDuration,
+}
+
+impl Supervision {
+    fn policy(&self) -> SupervisionPolicy {
+        SupervisionPolicy {
+            backoff_initial: self.restart_backoff.0,
+            backoff_max: self.restart_backoff_max.0.max(self.restart_backoff.0),
+            quarantine_after: self.quarantine_after,
+            window: self.crash_window.0,
+        }
+    }
+
+    /// The same settings as arguments, for the background host process.
+    fn args(&self) -> Vec<String> {
+        vec![
+            format!("--restart-backoff={}", self.restart_backoff),
+            format!("--restart-backoff-max={}", self.restart_backoff_max),
+            format!("--quarantine-after={}", self.quarantine_after),
+            format!("--crash-window={}", self.crash_window),
+        ]
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct Stop {
+    /// What to stop.
+    #[arg(value_enum, default_value_t = Service::All)]
+    service: Service,
     /// How long to wait for plugins to shut down before giving up.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
@@ -42,36 +127,86 @@ pub struct Stop {
 impl Start {
     pub fn run(self, ctx: &Context) -> Result<()> {
         ctx.home.ensure()?;
+        if self.service == Service::Nats {
+            if self.foreground {
+                bail!(
+                    "`rosey start nats` runs in the background only; under a supervisor, run \
+                     `rosey start --foreground` (the host supervises its own nats-server) or \
+                     nats-server itself"
+                );
+            }
+            let (pid, url, started) = nats_service::ensure(ctx)?;
+            return report_nats(ctx, pid, &url, started);
+        }
         if let Some(pid) = process::running_pid(&ctx.home) {
             bail!(
                 "Rosey is already running (pid {pid}); stop it with `rosey stop` or use `rosey restart`"
             );
         }
         if self.foreground {
-            run_foreground(ctx, self.metrics)
-        } else {
-            start_background(ctx, self.metrics)
+            return run_foreground(ctx, self.metrics, self.supervision.policy());
         }
+        // The host finds the NATS service through run/nats.url itself.
+        match (self.service, &ctx.nats_url) {
+            (_, Some(_)) => {}
+            (Service::All, None) => {
+                nats_service::ensure(ctx)?;
+            }
+            (_, None) => {
+                nats_service::running(&ctx.home).context(
+                    "no NATS to connect to: start one with `rosey start nats`, start both with \
+                     `rosey start`, or name an external server with --nats-url",
+                )?;
+            }
+        }
+        start_background(ctx, self.metrics, &self.supervision)
     }
 }
 
-fn run_foreground(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<()> {
+fn report_nats(ctx: &Context, pid: u32, url: &str, started: bool) -> Result<()> {
+    if ctx.output == OutputFormat::Json {
+        return print_json(
+            &serde_json::json!({ "nats": { "pid": pid, "url": url, "started": started } }),
+        );
+    }
+    if started {
+        println!("NATS is running (pid {pid}) on {url}");
+    } else {
+        println!("NATS was already running (pid {pid}) on {url}");
+    }
+    Ok(())
+}
+
+fn run_foreground(
+    ctx: &Context,
+    metrics: Option<std::net::SocketAddr>,
+    supervision: SupervisionPolicy,
+) -> Result<()> {
     fs::write(ctx.home.pid_file(), std::process::id().to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rosey")
         .build()?;
-    let result = runtime.block_on(serve(ctx, metrics));
+    let result = runtime.block_on(serve(ctx, metrics, supervision));
     let _ = fs::remove_file(ctx.home.pid_file());
     result
 }
 
-async fn serve(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<()> {
+async fn serve(
+    ctx: &Context,
+    metrics: Option<std::net::SocketAddr>,
+    supervision: SupervisionPolicy,
+) -> Result<()> {
     let mut managed = None;
-    let url = match &ctx.nats_url {
-        Some(url) => url.clone(),
-        None => {
-            let server = ManagedNats::start(Some(&ctx.home.logs_dir().join("nats.log"))).await?;
+    let service = nats_service::running(&ctx.home);
+    let url = match (&ctx.nats_url, &service) {
+        (Some(url), _) => url.clone(),
+        (None, Some((pid, url))) => {
+            tracing::info!(%url, pid, "using the nats-server started by `rosey start nats`");
+            url.clone()
+        }
+        (None, None) => {
+            let server = ManagedNats::start(Some(&ctx.home.nats_log())).await?;
             tracing::info!(url = %server.url(), pid = server.pid(), "started a managed nats-server");
             let url = server.url();
             managed = Some(server);
@@ -79,9 +214,13 @@ async fn serve(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<(
         }
     };
     let mut config = HostConfig::new(ctx.home.clone(), url);
-    config.managed_nats = managed.is_some();
-    config.nats_pid = managed.as_ref().and_then(|m| m.pid());
+    let service_pid = service
+        .filter(|_| ctx.nats_url.is_none())
+        .map(|(pid, _)| pid);
+    config.managed_nats = managed.is_some() || service_pid.is_some();
+    config.nats_pid = managed.as_ref().and_then(|m| m.pid()).or(service_pid);
     config.metrics = metrics;
+    config.supervision = supervision;
     config.allow_private_http = std::env::var("ROSEY_HTTP_ALLOW_PRIVATE").is_ok_and(|v| v == "1");
     if config.allow_private_http {
         tracing::warn!(
@@ -116,7 +255,11 @@ async fn serve(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<(
     Ok(())
 }
 
-fn start_background(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Result<()> {
+fn start_background(
+    ctx: &Context,
+    metrics: Option<std::net::SocketAddr>,
+    supervision: &Supervision,
+) -> Result<()> {
     let home = absolute(ctx.home.root())?;
     let _ = fs::remove_file(ctx.home.status_file());
     let log = OpenOptions::new()
@@ -136,6 +279,7 @@ fn start_background(ctx: &Context, metrics: Option<std::net::SocketAddr>) -> Res
     if let Some(addr) = metrics {
         command.arg("--metrics").arg(addr.to_string());
     }
+    command.args(supervision.args());
     command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -214,22 +358,42 @@ fn report_started(
 
 impl Stop {
     pub fn run(self, ctx: &Context) -> Result<()> {
-        let stopped = stop_host(ctx, Duration::from_secs(self.timeout_secs))?;
-        match (ctx.output, stopped) {
-            (OutputFormat::Json, Some(pid)) => {
-                print_json(&serde_json::json!({ "stopped": true, "pid": pid }))
+        let within = Duration::from_secs(self.timeout_secs);
+        if self.service == Service::Nats {
+            if let Some(pid) = process::running_pid(&ctx.home)
+                && ctx.output == OutputFormat::Text
+            {
+                eprintln!(
+                    "note: the host (pid {pid}) is running; it loses the bus until NATS is back \
+                     (`rosey start nats`)"
+                );
             }
-            (OutputFormat::Json, None) => {
-                print_json(&serde_json::json!({ "stopped": false, "running": false }))
-            }
-            (OutputFormat::Text, Some(pid)) => {
-                println!("Stopped Rosey (pid {pid})");
-                Ok(())
-            }
-            (OutputFormat::Text, None) => {
-                println!("Rosey is not running");
-                Ok(())
-            }
+            let stopped = nats_service::stop(&ctx.home, within)?;
+            return report_stopped(ctx, "NATS", stopped);
+        }
+        let stopped = stop_host(ctx, within)?;
+        if self.service == Service::All {
+            nats_service::stop(&ctx.home, within)?;
+        }
+        report_stopped(ctx, "Rosey", stopped)
+    }
+}
+
+fn report_stopped(ctx: &Context, what: &str, stopped: Option<u32>) -> Result<()> {
+    match (ctx.output, stopped) {
+        (OutputFormat::Json, Some(pid)) => {
+            print_json(&serde_json::json!({ "stopped": true, "pid": pid }))
+        }
+        (OutputFormat::Json, None) => {
+            print_json(&serde_json::json!({ "stopped": false, "running": false }))
+        }
+        (OutputFormat::Text, Some(pid)) => {
+            println!("Stopped {what} (pid {pid})");
+            Ok(())
+        }
+        (OutputFormat::Text, None) => {
+            println!("{what} is not running");
+            Ok(())
         }
     }
 }
@@ -247,9 +411,22 @@ fn stop_host(ctx: &Context, within: Duration) -> Result<Option<u32>> {
     Ok(Some(pid))
 }
 
-/// `rosey restart`: stop quietly, then start (which reports, once).
+/// `rosey restart [SERVICE]`: stop it quietly, then start it (which
+/// reports, once). `restart host` leaves NATS up.
 pub fn restart(ctx: &Context, start: Start) -> Result<()> {
-    stop_host(ctx, Duration::from_secs(30))?;
+    let within = Duration::from_secs(30);
+    match start.service {
+        Service::Host => {
+            stop_host(ctx, within)?;
+        }
+        Service::Nats => {
+            nats_service::stop(&ctx.home, within)?;
+        }
+        Service::All => {
+            stop_host(ctx, within)?;
+            nats_service::stop(&ctx.home, within)?;
+        }
+    }
     start.run(ctx)
 }
 

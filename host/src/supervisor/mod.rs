@@ -234,6 +234,17 @@ impl Host {
         for plugin in installed {
             launch(&shared, plugin, Arc::new(LiveState::new())).await;
         }
+        // Ready means every plugin has run its `init` (or failed to).
+        let starts = shared.handles().into_iter().filter_map(|handle| {
+            let mailbox = handle.mailbox.clone()?;
+            Some(async move {
+                let (tx, rx) = oneshot::channel();
+                if mailbox.send(Event::Barrier(tx)).await.is_ok() {
+                    let _ = tokio::time::timeout(Duration::from_secs(30), rx).await;
+                }
+            })
+        });
+        futures::future::join_all(starts).await;
 
         let mut tasks = Vec::new();
         // Chat commands.
@@ -339,6 +350,7 @@ async fn launch(shared: &Arc<Shared>, installed: InstalledPlugin, live: Arc<Live
         shared.set_handle(PluginHandle::idle(installed, live));
         return;
     }
+    live.clear_error();
     live.set(Lifecycle::Starting, None);
     let manifest = match installed.manifest() {
         Ok(manifest) => manifest,

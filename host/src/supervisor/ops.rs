@@ -104,8 +104,11 @@ impl Control {
                 let _ = tokio::time::timeout(Duration::from_secs(30), rx).await;
             }
         }
-        let status = handle.live.state_and_error();
-        (status.0.to_string(), status.1)
+        let (state, error) = handle.live.state_and_error();
+        // The last error stays on record; it explains only a plugin that
+        // is not running.
+        let error = error.filter(|_| state != Lifecycle::Running);
+        (state.to_string(), error)
     }
 
     /// Install the package at `path` and start it.

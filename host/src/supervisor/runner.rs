@@ -416,7 +416,7 @@ impl Runner {
                 let policy = self.crashes.policy();
                 let why = format!(
                     "quarantined after {} crashes within {:?} (last: {reason}); re-enable it with \
-                     `rosey plugin enable {}` and restart the host",
+                     `rosey plugin enable {}` (or update it)",
                     policy.quarantine_after, policy.window, self.ctx.name
                 );
                 self.ctx.log.error(&why);

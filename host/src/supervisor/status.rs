@@ -91,6 +91,13 @@ impl LiveState {
         }
     }
 
+    /// Forget the last error (the plugin starts afresh).
+    pub fn clear_error(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.error = None;
+        }
+    }
+
     /// Record the instance's linear memory in use.
     pub fn set_memory(&self, bytes: u64) {
         if let Ok(mut inner) = self.inner.lock() {
