@@ -46,7 +46,17 @@ impl Chat {
         runtime.block_on(self.chat(url))
     }
 
-    async fn chat(self, url: String) -> Result<()> {
+    /// A console in `channel` as `user`.
+    pub fn console(channel: &str, user: &str) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            user: user.to_owned(),
+            wait: HumanDuration(Duration::from_secs(2)),
+        }
+    }
+
+    /// Chat on the NATS server at `url` until stdin ends.
+    pub async fn chat(self, url: String) -> Result<()> {
         let client = async_nats::connect(&url)
             .await
             .with_context(|| format!("could not connect to NATS at {url}"))?;

@@ -1,6 +1,7 @@
 //! The `rosey` command tree: one file per command group.
 
 mod chat;
+mod dev;
 mod logs;
 mod plugin;
 mod service;
@@ -68,6 +69,9 @@ enum Command {
     Logs(logs::Logs),
     /// Play the bot core: what you type is a chat message; replies are printed.
     Chat(chat::Chat),
+    /// Develop a plugin: build it, run it on a host of its own with a chat
+    /// console, and rebuild and hot-reload it on every change.
+    Dev(dev::Dev),
     /// Show versions: Rosey, the plugin API it serves, wasmtime.
     Version,
 }
@@ -84,7 +88,10 @@ impl Cli {
     /// only warn.
     pub fn log_default(&self) -> &'static str {
         match &self.command {
-            Command::Start(start) | Command::Restart(start) if start.foreground => "info",
+            Command::Start(start) | Command::Restart(start) if start.foreground => {
+                "info,async_nats=warn"
+            }
+            Command::Dev(_) => "info,async_nats=warn",
             _ => "warn",
         }
     }
@@ -103,6 +110,7 @@ impl Cli {
             Command::Status => service::status(&ctx),
             Command::Logs(logs) => logs.run(&ctx),
             Command::Chat(chat) => chat.run(&ctx),
+            Command::Dev(dev) => dev.run(&ctx),
             Command::Version => version::run(&ctx),
         }
     }

@@ -177,26 +177,7 @@ struct BuildReport {
 impl Build {
     fn run(self, ctx: &Context) -> Result<()> {
         let dir = &self.dir;
-        let manifest_path = dir.join("manifest.yaml");
-        let text = std::fs::read_to_string(&manifest_path).with_context(|| {
-            format!(
-                "no manifest at {} (is {} a plugin project?)",
-                manifest_path.display(),
-                dir.display()
-            )
-        })?;
-        let manifest = Manifest::from_yaml(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let wasm = if dir.join("Cargo.toml").is_file() {
-            cargo_build(dir)?
-        } else if dir.join("plugin.wasm").is_file() {
-            std::fs::read(dir.join("plugin.wasm"))?
-        } else {
-            bail!(
-                "{} has neither a Cargo.toml (a Rust plugin) nor a plugin.wasm (a component \
-                 built by another toolchain) beside its manifest.yaml",
-                dir.display()
-            );
-        };
+        let (manifest, wasm) = build_component(dir)?;
         let wasm_bytes = wasm.len();
         let package = Package::from_project_dir(dir, wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
         let archive = package
@@ -229,6 +210,32 @@ impl Build {
             }
         }
     }
+}
+
+/// Build the plugin project in `dir`: its manifest and its component (a
+/// Rust project is compiled; another language's provides `plugin.wasm`).
+pub fn build_component(dir: &Path) -> Result<(Manifest, Vec<u8>)> {
+    let manifest_path = dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "no manifest at {} (is {} a plugin project?)",
+            manifest_path.display(),
+            dir.display()
+        )
+    })?;
+    let manifest = Manifest::from_yaml(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let wasm = if dir.join("Cargo.toml").is_file() {
+        cargo_build(dir)?
+    } else if dir.join("plugin.wasm").is_file() {
+        std::fs::read(dir.join("plugin.wasm"))?
+    } else {
+        bail!(
+            "{} has neither a Cargo.toml (a Rust plugin) nor a plugin.wasm (a component \
+             built by another toolchain) beside its manifest.yaml",
+            dir.display()
+        );
+    };
+    Ok((manifest, wasm))
 }
 
 /// Build the Rust plugin in `dir` for wasm32-wasip2 and return its component.
