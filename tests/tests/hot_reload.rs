@@ -342,6 +342,9 @@ async fn plugins_hear_each_others_events() {
     // `hostile` publishes rosey.plugins.hostile.tick on its schedule;
     // `listener` (the same component under another name) subscribes to
     // hostile's events and keeps each in kv; `deaf` subscribes to nothing.
+    // (`read_messages` is granted only so the component's subscription to
+    // other plugins is the one thing that differs; these are not chat
+    // events and need no permission.)
     let speaker = hostile("0.1.0", "schedules:\n  - name: beat\n    every: 1s\n");
     let rename = |name: &'static str, extra: &'static str| {
         package_with("tests/guests/hostile", "hostile", move |y| {
@@ -445,6 +448,21 @@ async fn the_control_channel_serves_only_the_hosts_owner() {
         Reply::Failed(message) => assert!(message.contains("permission denied"), "{message}"),
         Reply::Done(outcome) => panic!("another user was served: {outcome:?}"),
     }
+
+    // A file that is not the one the operator was shown is refused.
+    let echo_file = archive(setup.work.path(), &echo("0.1.0"));
+    let error = ControlClient::connect(&setup.home)
+        .unwrap()
+        .call(&Request::Install {
+            path: echo_file,
+            sha256: Some("0".repeat(64)),
+        })
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("changed after it was shown"),
+        "{error:#}"
+    );
+    assert!(!setup.home.plugin(&"echo".parse().unwrap()).root.exists());
 
     // Garbage gets an error, not a crash.
     let garbage = ControlClient::connect(&setup.home).unwrap();
