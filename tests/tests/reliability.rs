@@ -122,3 +122,52 @@ async fn a_crashing_plugin_costs_the_healthy_ones_nothing() {
     assert_eq!(hostile.stats.messages, 250);
     host.shutdown().await;
 }
+
+/// How long a plugin is away after a trap: from the crash report to the
+/// first answer of the fresh instance, against a plain round trip. Printed
+/// for the benchmarks and the closing note; asserted only in that every
+/// ping after a trap is answered by a fresh instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_latency_after_a_trap() {
+    const ROUNDS: usize = 30;
+    let nats = ManagedNats::start(None).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let home = RoseyHome::new(work.path().join("home"));
+    let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
+    let hostile = package_with("tests/guests/hostile", "hostile", |y| y);
+    rosey_host::install::install(&home, &runtime, &hostile).unwrap();
+    let mut config = HostConfig::new(home, nats.url());
+    config.control = false;
+    // Never quarantine, and restart at once: this measures the restart.
+    config.supervision.quarantine_after = u32::MAX;
+    config.supervision.backoff_initial = Duration::ZERO;
+    let host = Host::start(config).await.unwrap();
+    let mut bot = rosey_tests::BotCore::connect(&nats.url()).await;
+
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mut plain = Vec::new();
+    let mut after_trap = Vec::new();
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        assert_eq!(bot.ask("!hostile ping").await.text, "pong");
+        plain.push(started.elapsed());
+        let crash = bot.ask("!hostile trap").await;
+        assert!(crash.text.contains("crashed"), "{}", crash.text);
+        let started = Instant::now();
+        assert_eq!(bot.ask("!hostile ping").await.text, "pong");
+        after_trap.push(started.elapsed());
+    }
+    let status = host.status();
+    let stats = &status.plugins[0].stats;
+    assert_eq!(stats.traps, ROUNDS as u64);
+    assert_eq!(stats.restarts, ROUNDS as u64);
+    eprintln!(
+        "restart after a trap: first answer in {:?} (median of {ROUNDS}), a plain round trip {:?}",
+        median(after_trap),
+        median(plain)
+    );
+    host.shutdown().await;
+}

@@ -484,6 +484,7 @@ pub fn status(ctx: &Context) -> Result<()> {
         "TRAPS",
         "RESTARTS",
         "P50/P99",
+        "FUEL",
         "LIMITS",
         "DENIED",
         "LAST ERROR",
@@ -504,6 +505,7 @@ pub fn status(ctx: &Context) -> Result<()> {
                 (Some(p50), Some(p99)) => format!("{}/{}", micros(p50), micros(p99)),
                 _ => "-".into(),
             },
+            count(p.stats.fuel_used),
             p.stats.limit_hits.to_string(),
             p.stats.denied.to_string(),
             p.error
@@ -514,6 +516,16 @@ pub fn status(ctx: &Context) -> Result<()> {
     }
     table.print();
     Ok(())
+}
+
+/// A large count, short: 950, 12.3k, 4.5M, 6.7G.
+fn count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.1}G", n as f64 / 1e9),
+    }
 }
 
 fn absolute(path: &Path) -> Result<std::path::PathBuf> {
@@ -537,5 +549,18 @@ fn micros(value: u64) -> String {
         v if v >= 1_000_000 => format!("{}s", v / 1_000_000),
         v if v >= 1_000 => format!("{}ms", v / 1_000),
         v => format!("{v}µs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_are_short() {
+        assert_eq!(count(950), "950");
+        assert_eq!(count(12_345), "12.3k");
+        assert_eq!(count(4_500_000), "4.5M");
+        assert_eq!(count(6_700_000_000), "6.7G");
     }
 }

@@ -351,7 +351,7 @@ async fn launch(shared: &Arc<Shared>, installed: InstalledPlugin, live: Arc<Live
         return;
     }
     live.clear_error();
-    live.set(Lifecycle::Starting, None);
+    live.set(Lifecycle::Loading, None);
     let manifest = match installed.manifest() {
         Ok(manifest) => manifest,
         Err(e) => return fail(shared, installed, live, &e),

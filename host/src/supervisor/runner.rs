@@ -444,6 +444,7 @@ impl Runner {
         }
         if self.crashes.recent() > 0 {
             // Immediate after a first crash, then doubling (policy).
+            self.live.set(Lifecycle::Restarting, None);
             tokio::time::sleep(self.crashes.backoff()).await;
             self.ctx.stats.bump_restart();
         }

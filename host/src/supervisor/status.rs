@@ -10,12 +10,16 @@ use crate::runtime::stats::StatsSnapshot;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lifecycle {
-    /// Compiling, instantiating, or running `init`.
+    /// Loading its compiled code (compiling it if the cache is stale).
+    Loading,
+    /// Instantiating, or running `init`.
     Starting,
     /// Serving events.
     Running,
     /// Its instance trapped; a fresh one is made on the next event.
     Crashed,
+    /// Waiting out the back-off before a fresh instance after a crash.
+    Restarting,
     /// It could not be loaded at all (see the error).
     Failed,
     /// It crashed too often; it stays stopped until an operator re-enables it.
@@ -36,7 +40,9 @@ pub enum Lifecycle {
 impl std::fmt::Display for Lifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = match self {
+            Self::Loading => "loading",
             Self::Starting => "starting",
+            Self::Restarting => "restarting",
             Self::Running => "running",
             Self::Crashed => "crashed",
             Self::Failed => "failed",
