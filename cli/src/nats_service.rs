@@ -1,6 +1,8 @@
 //! The local nats-server as a service of its own (`rosey start nats`): a
 //! background process with `run/nats.pid` and `run/nats.url`, so the host
-//! can restart without the bot core losing its bus.
+//! can restart without the bot core losing its bus. A restarted server
+//! takes its old port again when it is free, so clients (the host, the bot
+//! core) reconnect on their own.
 
 use std::fs::{self, OpenOptions};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -39,7 +41,16 @@ pub fn ensure(ctx: &Context) -> Result<(u32, String, bool)> {
     let home = &ctx.home;
     home.ensure()?;
     let binary = std::env::var_os(NATS_SERVER_ENV).unwrap_or_else(|| "nats-server".into());
-    let port = free_port()?;
+    // The port it had before, if free: a host still running reconnects to
+    // the same URL by itself after `rosey restart nats`.
+    let previous = fs::read_to_string(home.nats_url_file())
+        .ok()
+        .and_then(|url| url.trim().rsplit(':').next()?.parse::<u16>().ok())
+        .filter(|port| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, *port)).is_ok());
+    let port = match previous {
+        Some(port) => port,
+        None => free_port()?,
+    };
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -91,9 +102,9 @@ pub fn ensure(ctx: &Context) -> Result<(u32, String, bool)> {
 
 /// Stop the NATS service if it runs; returns the pid stopped.
 pub fn stop(home: &RoseyHome, within: Duration) -> Result<Option<u32>> {
+    // run/nats.url stays, so the next start can take the same port.
     let Some((pid, _)) = running(home) else {
         let _ = fs::remove_file(home.nats_pid_file());
-        let _ = fs::remove_file(home.nats_url_file());
         return Ok(None);
     };
     process::terminate(pid)?;
@@ -101,6 +112,5 @@ pub fn stop(home: &RoseyHome, within: Duration) -> Result<Option<u32>> {
         bail!("nats-server (pid {pid}) did not stop within {within:?}");
     }
     let _ = fs::remove_file(home.nats_pid_file());
-    let _ = fs::remove_file(home.nats_url_file());
     Ok(Some(pid))
 }

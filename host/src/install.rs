@@ -55,7 +55,7 @@ pub fn install(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result
     let registry = Registry::open(&home.host_db())?;
     if let Some(existing) = registry.get(name)? {
         bail!(
-            "plugin \"{name}\" {} is already installed; remove it first with `rosey plugin remove {name}`",
+            "plugin \"{name}\" {} is already installed; to install a new version keeping its data, use `rosey plugin update FILE`",
             existing.version
         );
     }

@@ -177,7 +177,13 @@ pub fn stage(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result<S
     let Some(old) = registry.get(name)? else {
         bail!("no plugin named \"{name}\" is installed; install it with `rosey plugin install`");
     };
-    if old.digest == package.digest() && old.manifest_yaml == package.manifest_yaml {
+    let paths = home.plugin(name);
+    // The whole package counts (migrations, assets, readme), not only the
+    // component and the manifest.
+    let installed = fs::read(&paths.wasm)
+        .ok()
+        .and_then(|wasm| Package::from_project_dir(&paths.package, wasm).ok());
+    if installed.as_ref() == Some(package) {
         bail!(
             "{name} {} is already installed from exactly this package; nothing to update",
             old.version
@@ -186,7 +192,6 @@ pub fn stage(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result<S
     let old_manifest = old.manifest()?;
     let changes = permission_changes(&old_manifest, &package.manifest);
     let component = check(runtime, package)?;
-    let paths = home.plugin(name);
     remove_dir_if_present(&paths.package_next)?;
     if let Err(e) = write_package(package, &paths.package_next) {
         let _ = fs::remove_dir_all(&paths.package_next);

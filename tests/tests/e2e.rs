@@ -338,9 +338,32 @@ async fn nats_and_the_host_are_separate_services() {
     // The bot core's connection survived the host's restart.
     assert_eq!(bot.ask("!echo second").await.text, "second");
 
-    let stopped = rosey_ok(&home, None, &["stop"]);
+    // NATS restarts on the same port: the host and the bot core reconnect.
+    let restarted: serde_json::Value = serde_json::from_str(&rosey_ok(
+        &home,
+        None,
+        &["restart", "nats", "--output", "json"],
+    ))
+    .unwrap();
+    assert_eq!(restarted["nats"]["url"].as_str(), Some(url.as_str()));
+    let mut answered = false;
+    for _ in 0..50 {
+        bot.say("!echo third").await;
+        if let Some(reply) = bot.reply(Duration::from_millis(200)).await {
+            assert_eq!(reply.text, "third");
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "no answer after NATS restarted");
+
+    // With NATS gone, the host still stops (it does not wait for the bus).
+    rosey_ok(&home, None, &["stop", "nats"]);
+    let stopped = rosey_ok(&home, None, &["stop", "host", "--timeout-secs", "20"]);
     assert!(stopped.contains("Stopped Rosey"), "{stopped}");
     assert!(!home.join("run/nats.pid").exists());
+    let again = rosey_ok(&home, None, &["stop"]);
+    assert!(again.contains("Rosey is not running"), "{again}");
     let again = rosey_ok(&home, None, &["stop", "nats"]);
     assert!(again.contains("NATS is not running"), "{again}");
 }

@@ -595,3 +595,41 @@ async fn supervision_settings_reach_the_background_host() {
     assert!(out.contains("Enabled hostile; it is running"), "{out}");
     assert_eq!(bot.ask("!hostile ping").await.text, "pong");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anything_new_in_the_package_is_an_update_and_nothing_new_is_not() {
+    let quote = || package_with("example-plugins/quote-bot", "quote-bot", |y| y);
+    let setup = setup(&[&quote()]).await;
+    let host = start(&setup).await;
+    let same = archive(setup.work.path(), &quote());
+    let error = host.control().update(&same, None).await.unwrap_err();
+    assert!(
+        format!("{error:#}").contains("nothing to update"),
+        "{error:#}"
+    );
+
+    // The same component and manifest with one more migration.
+    let mut more = quote();
+    let next = more.migrations.iter().map(|m| m.version).max().unwrap_or(0) + 1;
+    more.migrations.push(Migration {
+        version: next,
+        name: "tags".into(),
+        up: "CREATE TABLE tags (quote INTEGER, tag TEXT)".into(),
+        down: None,
+    });
+    let more_path = setup.work.path().join("more.roseyplug");
+    std::fs::write(&more_path, more.write_archive().unwrap()).unwrap();
+    let outcome = host.control().update(&more_path, None).await.unwrap();
+    assert_eq!(outcome.migrations_applied, Some(1), "{outcome:?}");
+    let db = setup.home.plugin(&"quote-bot".parse().unwrap()).database;
+    let tags: i64 = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'tags'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tags, 1);
+    host.shutdown().await;
+}

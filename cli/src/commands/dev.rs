@@ -157,7 +157,10 @@ async fn reload(dir: &Path, home: &RoseyHome, control: &Control) {
     let outcome = match control.update(&archive, None).await {
         Ok(outcome) if outcome.pending => {
             if let Some(changes) = &outcome.changes {
-                eprintln!("rosey dev: approving for this dev home:\n{changes}");
+                eprintln!(
+                    "rosey dev: approving for this dev home:\n{}",
+                    changes.to_string().trim_end()
+                );
             }
             let digest = Package::read_file(&archive).ok().map(|p| p.digest());
             let name = outcome.plugin.clone().unwrap_or_default();

@@ -121,9 +121,20 @@ impl Logs {
     }
 }
 
-/// The time a log line starts with (`2026-11-22T05:20:23.123Z ...`), if any.
+/// The time a log line starts with, if any: Rosey's
+/// `2026-11-22T05:20:23.123Z ...`, or nats-server's
+/// `[pid] 2026/11/22 05:20:23.123456 [INF] ...` (in local time).
 fn timestamp(line: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let first = line.split_whitespace().next()?;
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    if first.starts_with('[') {
+        let when = format!("{} {}", words.next()?, words.next()?);
+        let naive = chrono::NaiveDateTime::parse_from_str(&when, "%Y/%m/%d %H:%M:%S%.f").ok()?;
+        return naive
+            .and_local_timezone(chrono::Local)
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc));
+    }
     chrono::DateTime::parse_from_rfc3339(first)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -141,6 +152,14 @@ mod tests {
         for line in [host, plugin] {
             assert_eq!(timestamp(line).unwrap().timestamp(), expected.timestamp());
         }
+        let nats = "[18208] 2026/11/22 03:22:10.414052 [INF] Server is ready";
+        let local = chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(3, 22, 10)
+            .unwrap()
+            .and_local_timezone(chrono::Local)
+            .unwrap();
+        assert_eq!(timestamp(nats).unwrap().timestamp(), local.timestamp());
         assert!(timestamp("  caused by: x").is_none());
         assert!(timestamp("").is_none());
     }

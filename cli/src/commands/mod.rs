@@ -65,7 +65,7 @@ enum Command {
     Restart(service::Start),
     /// Show the host, NATS, and every plugin's state and counters.
     Status,
-    /// Show the host's log.
+    /// Show a log: the host's, the managed NATS server's, or one plugin's.
     Logs(logs::Logs),
     /// Play the bot core: what you type is a chat message; replies are printed.
     Chat(chat::Chat),

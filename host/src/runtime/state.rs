@@ -167,10 +167,12 @@ impl PluginContext {
         self.stats.bump_limit_hit();
         self.log.warn(&format!(
             "storage quota of {} MiB reached ({} MiB used by files and database): /data is \
-             read-only from now on; free space in {} and restart the host",
+             read-only from now on; free space in {}, then `rosey plugin disable {name}` and \
+             `rosey plugin enable {name}`",
             self.limits.storage >> 20,
             used.div_ceil(1 << 20),
-            self.paths.files.display()
+            self.paths.files.display(),
+            name = self.name,
         ));
         true
     }

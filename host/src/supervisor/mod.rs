@@ -334,7 +334,8 @@ impl Host {
             .iter()
             .map(|name| halt(&self.shared, name, Lifecycle::Stopped));
         futures::future::join_all(stops).await;
-        let _ = self.shared.bus.flush().await;
+        // NATS may be gone: do not wait for it forever.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.bus.flush()).await;
         let _ = std::fs::remove_file(self.shared.config.home.status_file());
         tracing::info!("host stopped");
     }

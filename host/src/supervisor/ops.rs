@@ -182,10 +182,16 @@ impl Control {
                 "update pending",
                 Some(&format!("{from} → {to}")),
             )?;
+            let running = shared.plugin(&name).is_some_and(|h| h.serving());
             return Ok(Outcome {
                 message: format!(
                     "{name} {to} asks for more than {from} was granted; it waits for \
-                     `rosey plugin approve {name}` ({from} keeps running)"
+                     `rosey plugin approve {name}`{}",
+                    if running {
+                        format!(" ({from} keeps running)")
+                    } else {
+                        String::new()
+                    }
                 ),
                 plugin: Some(name.to_string()),
                 version: Some(from),
@@ -330,7 +336,6 @@ impl Control {
         let _op = self.shared.ops.lock().await;
         let (name, handle) = self.handle(name)?;
         let registry = Registry::open(&self.shared.config.home.host_db())?;
-        registry.set_enabled(&name, true)?;
         if handle.serving() {
             return Ok(Outcome {
                 message: format!("{name} is already enabled and running"),
@@ -339,6 +344,7 @@ impl Control {
                 ..Outcome::default()
             });
         }
+        registry.set_enabled(&name, true)?;
         halt(&self.shared, &name, Lifecycle::Stopped).await;
         let installed = registry
             .get(&name)?

@@ -318,6 +318,7 @@ impl Runner {
         self.instance = Some(instance);
         self.crashes = CrashTracker::new(self.crashes.policy().clone());
         self.quarantined = None;
+        self.live.clear_error();
         self.live.set(Lifecycle::Running, None);
         Ok(migrations)
     }
