@@ -9,6 +9,7 @@
 //! - [`supervisor`]: the running host: routing, one task per plugin, restarts;
 //! - [`install`]: installing and removing plugins in a [`home::RoseyHome`];
 //! - [`update`]: updating an installed plugin in place, with rollback;
+//! - [`validate`]: `rosey plugin validate`, for authors and CI;
 //! - [`control`]: the local control channel the CLI uses on a running host;
 //! - [`registry`]: `host.db`, what is installed and enabled;
 //! - [`protocol`]: the NATS subjects and payloads shared with the bot core;
@@ -28,3 +29,4 @@ pub mod registry;
 pub mod runtime;
 pub mod supervisor;
 pub mod update;
+pub mod validate;

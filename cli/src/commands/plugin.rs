@@ -10,10 +10,11 @@ use clap::{Args, Subcommand};
 use rosey_host::control::client::ControlClient;
 use rosey_host::control::{Outcome, Request};
 use rosey_host::install;
-use rosey_host::package::{Manifest, Package, Permission, PluginName};
+use rosey_host::package::{Manifest, Package, PackageError, Permission, PluginName};
 use rosey_host::registry::Registry;
 use rosey_host::runtime::{RoseyEngine, Runtime};
 use rosey_host::update::{self, permission_changes};
+use rosey_host::validate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -49,6 +50,12 @@ pub enum PluginCommand {
     Update(Update),
     /// Show and approve an update that asks for more than its plugin has.
     Approve(Approve),
+    /// Check a package as the host would, without installing it (for CI).
+    ///
+    /// Reports every finding with a stable code, a location and a fix
+    /// (docs/validate.md); exits 1 if the host would refuse the package.
+    /// A project directory is built first.
+    Validate(Validate),
     /// List installed plugins.
     List,
     /// Show one plugin: permissions, limits, storage used, history.
@@ -64,6 +71,15 @@ pub enum PluginCommand {
 #[derive(Debug, Args)]
 pub struct Update {
     /// A `.roseyplug` archive or a `.wasm` component of an installed plugin.
+    source: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rosey plugin validate quote-bot-0.1.0.roseyplug
+  rosey plugin validate . --output json      # in CI: the findings as JSON, exit 1 on errors")]
+pub struct Validate {
+    /// A `.roseyplug` archive, a `.wasm` component, or a project directory.
     source: PathBuf,
 }
 
@@ -117,6 +133,7 @@ impl PluginCommand {
             Self::Install(install) => install.run(ctx),
             Self::Update(update) => update.run(ctx),
             Self::Approve(approve) => approve.run(ctx),
+            Self::Validate(validate) => validate.run(ctx),
             Self::List => list(ctx),
             Self::Info(name) => info(ctx, &name.name),
             Self::Enable(name) => set_enabled(ctx, &name.name, true),
@@ -785,5 +802,54 @@ impl Approve {
             outcome
         };
         report(ctx, &outcome)
+    }
+}
+
+// ------------------------------------------------------------- validate
+
+impl Validate {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let runtime = Runtime::new(RoseyEngine::new()?)?;
+        let source = self.source.display().to_string();
+        let report = if self.source.is_dir() {
+            let text =
+                std::fs::read_to_string(self.source.join("manifest.yaml")).with_context(|| {
+                    format!("no manifest.yaml in {source} (is it a plugin project?)")
+                })?;
+            match Manifest::from_yaml(&text) {
+                Err(e) => validate::refused(source, &PackageError::Manifest(e)),
+                Ok(_) => {
+                    let (_, wasm) = build_component(&self.source)?;
+                    match Package::from_project_dir(&self.source, wasm) {
+                        Ok(package) => validate::validate_package(&runtime, &package, source),
+                        Err(e) => validate::refused(source, &e),
+                    }
+                }
+            }
+        } else {
+            validate::validate_file(&runtime, &self.source)
+        };
+        match ctx.output {
+            OutputFormat::Json => print_json(&report)?,
+            OutputFormat::Text => {
+                for finding in &report.findings {
+                    println!("{finding}");
+                }
+                let what = match (&report.plugin, &report.version) {
+                    (Some(name), Some(version)) => format!("{name} {version}"),
+                    _ => report.source.clone(),
+                };
+                println!(
+                    "{what}: {} ({} error(s), {} warning(s))",
+                    if report.passed() { "passed" } else { "FAILED" },
+                    report.errors,
+                    report.warnings
+                );
+            }
+        }
+        if !report.passed() {
+            bail!("the host would refuse {}", report.source);
+        }
+        Ok(())
     }
 }
