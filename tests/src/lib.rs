@@ -160,3 +160,13 @@ impl BotCore {
         }
     }
 }
+
+/// Stops the background host of a home when dropped, so a failing
+/// assertion does not leave it running.
+pub struct StopOnDrop<'a>(pub &'a Path);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = rosey(self.0, None, &["stop"]);
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rosey_host::protocol::{CommandExecute, CommandResult};
-use rosey_tests::{BotCore, ManagedNats, rosey, rosey_ok, workspace_path};
+use rosey_tests::{BotCore, ManagedNats, StopOnDrop, rosey, rosey_ok, workspace_path};
 
 fn build(home: &Path, plugin: &str, out: &Path) {
     let dir = workspace_path(&format!("example-plugins/{plugin}"));
@@ -25,15 +25,6 @@ fn build(home: &Path, plugin: &str, out: &Path) {
         ],
     );
     assert!(out.is_file(), "{} was not written", out.display());
-}
-
-/// Stops the background host even when an assertion fails mid-test.
-struct StopOnDrop<'a>(&'a Path);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = rosey(self.0, None, &["stop"]);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,7 +18,7 @@ use rosey_host::registry::Registry;
 use rosey_host::runtime::{RoseyEngine, Runtime};
 use rosey_host::supervisor::status::Lifecycle;
 use rosey_host::supervisor::{Host, HostConfig};
-use rosey_tests::{BotCore, ManagedNats, package_with, rosey, rosey_ok};
+use rosey_tests::{BotCore, ManagedNats, StopOnDrop, package_with, rosey, rosey_ok};
 use tokio::sync::Semaphore;
 
 /// Write `package` as a `.roseyplug` into `dir`.
@@ -489,13 +489,7 @@ async fn an_operator_changes_plugins_without_restarting_the_host() {
     let v1 = archive(work.path(), &echo("0.1.0"));
     let v2 = archive(work.path(), &echo("0.2.0"));
     rosey_ok(&home, Some(&url), &["start"]);
-    struct Stop<'a>(&'a Path);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            let _ = rosey(self.0, None, &["stop"]);
-        }
-    }
-    let _stop = Stop(&home);
+    let _stop = StopOnDrop(&home);
     let pid = std::fs::read_to_string(home.join("run/host.pid")).unwrap();
     let mut bot = BotCore::connect(&url).await;
 
@@ -573,13 +567,7 @@ async fn supervision_settings_reach_the_background_host() {
             "1ms",
         ],
     );
-    struct Stop<'a>(&'a Path);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            let _ = rosey(self.0, None, &["stop"]);
-        }
-    }
-    let _stop = Stop(&home);
+    let _stop = StopOnDrop(&home);
     let mut bot = BotCore::connect(&url).await;
     for _ in 0..2 {
         let reply = bot.ask("!hostile trap").await;

@@ -221,15 +221,8 @@ impl Control {
                 shared.set_handle(PluginHandle::idle(plugin, live));
             }
             let (state, _) = self.settled(&name).await;
-            return Ok(Outcome {
-                message: format!("Updated {name} {from} → {to} (it is {state})"),
-                plugin: Some(name.to_string()),
-                version: Some(to),
-                state: Some(state),
-                migrations_applied: Some(migrations),
-                changes: Some(changes),
-                ..Outcome::default()
-            });
+            let message = format!("Updated {name} {from} → {to} (it is {state})");
+            return Ok(updated(message, &name, to, state, migrations, changes));
         };
 
         let manifest = staged.package.manifest.clone();
@@ -295,15 +288,8 @@ impl Control {
         subscribe(shared, &name, &grants).await?;
         reschedule(shared, &name, &manifest);
         let (state, _) = self.settled(&name).await;
-        Ok(Outcome {
-            message: format!("Updated {name} {from} → {to} without a restart; it is {state}"),
-            plugin: Some(name.to_string()),
-            version: Some(to),
-            state: Some(state),
-            migrations_applied: Some(migrations),
-            changes: Some(changes),
-            ..Outcome::default()
-        })
+        let message = format!("Updated {name} {from} → {to} without a restart; it is {state}");
+        Ok(updated(message, &name, to, state, migrations, changes))
     }
 
     /// Stop `name` and delete it with all its data.
@@ -374,5 +360,25 @@ impl Control {
             state: Some(Lifecycle::Disabled.to_string()),
             ..Outcome::default()
         })
+    }
+}
+
+/// The outcome of an update that was applied.
+fn updated(
+    message: String,
+    name: &PluginName,
+    version: String,
+    state: String,
+    migrations: usize,
+    changes: Changes,
+) -> Outcome {
+    Outcome {
+        message,
+        plugin: Some(name.to_string()),
+        version: Some(version),
+        state: Some(state),
+        migrations_applied: Some(migrations),
+        changes: Some(changes),
+        ..Outcome::default()
     }
 }
