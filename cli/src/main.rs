@@ -13,6 +13,9 @@ use commands::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.only_prints() {
+        die_quietly_on_a_closed_pipe();
+    }
     init_logging(cli.log_default());
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -23,6 +26,18 @@ fn main() -> ExitCode {
             }
             ExitCode::from(1)
         }
+    }
+}
+
+/// `rosey status | head`: end quietly when the reader goes away, as Unix
+/// tools do, instead of panicking in `println!`. Only for commands that
+/// just print: a host (which writes to sockets) keeps SIGPIPE ignored.
+fn die_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal, first thing
+    // in main, before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -110,3 +110,29 @@ fn supervision_settings_are_checked_before_anything_starts() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(!home.path().join("run/host.pid").exists());
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("logs/plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = "2026-11-22T05:00:00.000Z  INFO a line long enough to fill a pipe quickly\n";
+    std::fs::write(dir.join("echo.log"), line.repeat(100_000)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rosey"))
+        .args(["logs", "echo", "-n", "100000"])
+        .env("ROSEY_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then hang up, as `| head -1` does.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(first, line);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -96,6 +96,14 @@ impl Cli {
         }
     }
 
+    /// Whether the command only prints and exits (no host, no console).
+    pub fn only_prints(&self) -> bool {
+        !matches!(
+            self.command,
+            Command::Start(_) | Command::Restart(_) | Command::Dev(_) | Command::Chat(_)
+        )
+    }
+
     pub fn run(self) -> anyhow::Result<()> {
         let ctx = Context {
             home: RoseyHome::new(self.home),

@@ -9,6 +9,9 @@ use tokio::net::{UnixListener, UnixStream};
 use super::{MAX_REQUEST_BYTES, Reply, Request};
 use crate::supervisor::Control;
 
+/// How long a client has to send its request line.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The uid allowed to use the control channel: the host's own.
 pub fn owner() -> u32 {
     rustix::process::getuid().as_raw()
@@ -67,10 +70,14 @@ async fn answer(stream: UnixStream, control: &Control, owner: u32) -> Result<()>
         ));
         return send(&mut write, &reply).await;
     }
+    // A client that connects and says nothing does not hold a task forever.
     let mut line = String::new();
-    BufReader::new(read.take(MAX_REQUEST_BYTES))
-        .read_line(&mut line)
-        .await?;
+    tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        BufReader::new(read.take(MAX_REQUEST_BYTES)).read_line(&mut line),
+    )
+    .await
+    .context("no request within 10 s")??;
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply::Failed(format!("malformed control request: {e}")),
         Ok(request) => {
