@@ -136,3 +136,91 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn doctor_says_what_is_wrong_and_how_to_fix_it() {
+    let home = tempfile::tempdir().unwrap();
+    // An external NATS that is not there is an error, with its fix.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = Command::new(env!("CARGO_BIN_EXE_rosey"))
+        .args(["doctor", "--output", "json"])
+        .env("ROSEY_HOME", home.path())
+        .env("ROSEY_NATS_URL", format!("nats://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nats = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "nats")
+        .unwrap();
+    assert_eq!(nats["verdict"], "error");
+    assert!(
+        nats["fix"].as_str().unwrap().contains("ROSEY_NATS_URL"),
+        "{nats}"
+    );
+
+    // A home other users can read is a warning, with the chmod that fixes it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = rosey(home.path(), &["doctor", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "home")
+        .unwrap();
+    assert_eq!(check["verdict"], "warning", "{check}");
+    assert!(
+        check["fix"].as_str().unwrap().starts_with("chmod 700 "),
+        "{check}"
+    );
+}
+
+#[test]
+fn clean_keeps_data_unless_told_and_all_asks_first() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path();
+    let plugin = root.join("plugins/echo");
+    std::fs::create_dir_all(plugin.join("files")).unwrap();
+    std::fs::create_dir_all(root.join("plugins/.staging/echo-1-2")).unwrap();
+    std::fs::create_dir_all(root.join("logs/plugins")).unwrap();
+    for (path, bytes) in [
+        ("plugins/echo/compiled.cwasm", 1000),
+        ("plugins/echo/compiled.key", 10),
+        ("plugins/echo/database.db", 500),
+        ("plugins/echo/files/notes.txt", 50),
+        ("plugins/.staging/echo-1-2/x", 5),
+        ("logs/host.log", 300),
+        ("logs/plugins/echo.log", 200),
+        ("logs/plugins/echo.log.1", 200),
+    ] {
+        std::fs::write(root.join(path), vec![b'x'; bytes]).unwrap();
+    }
+    let out = rosey(root, &["clean", "--output", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["freed_bytes"], 1000 + 10 + 5 + 300 + 200 + 200);
+    assert!(!plugin.join("compiled.cwasm").exists());
+    assert!(!root.join("plugins/.staging").exists());
+    assert!(!root.join("logs/plugins/echo.log.1").exists());
+    assert_eq!(
+        std::fs::metadata(root.join("logs/host.log")).unwrap().len(),
+        0
+    );
+    // The plugin's data is untouched.
+    assert!(plugin.join("database.db").exists() && plugin.join("files/notes.txt").exists());
+
+    // --all asks; without a terminal it needs --yes, and deletes nothing.
+    let out = rosey(root, &["clean", "--all"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(plugin.join("database.db").exists());
+    let out = rosey(root, &["clean", "--all", "--yes"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!plugin.exists());
+}

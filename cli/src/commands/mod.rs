@@ -1,7 +1,9 @@
 //! The `rosey` command tree: one file per command group.
 
 mod chat;
+mod clean;
 mod dev;
+mod doctor;
 mod logs;
 mod plugin;
 mod service;
@@ -74,6 +76,12 @@ enum Command {
     Dev(dev::Dev),
     /// Show versions: Rosey, the plugin API it serves, wasmtime.
     Version,
+    /// Check that this machine and this home are ready, and say how to fix
+    /// what is not (exit 1 on a problem that stops Rosey).
+    Doctor,
+    /// Delete logs, compiled code and install leftovers (and, with --all,
+    /// every plugin's data).
+    Clean(clean::Clean),
 }
 
 /// What every command gets: the parsed global options.
@@ -120,6 +128,8 @@ impl Cli {
             Command::Chat(chat) => chat.run(&ctx),
             Command::Dev(dev) => dev.run(&ctx),
             Command::Version => version::run(&ctx),
+            Command::Doctor => doctor::run(&ctx),
+            Command::Clean(clean) => clean.run(&ctx),
         }
     }
 }

@@ -463,7 +463,7 @@ fn describe(m: &Manifest) {
 }
 
 /// Ask a yes/no question on the terminal; without one, refuse with `hint`.
-fn confirm(question: &str, hint: &str) -> Result<bool> {
+pub(super) fn confirm(question: &str, hint: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!("not approved: there is no terminal to ask on; {hint}");
     }
