@@ -69,13 +69,9 @@ impl PluginPaths {
     /// Bytes used by the plugin's data: its files and its database (with
     /// the WAL and shared-memory files beside it).
     pub fn storage_used(&self) -> u64 {
-        let database = ["", "-wal", "-shm"]
+        let database = sqlite_files(&self.database)
             .iter()
-            .filter_map(|suffix| {
-                let mut path = self.database.clone().into_os_string();
-                path.push(suffix);
-                fs::metadata(PathBuf::from(path)).ok()
-            })
+            .filter_map(|path| fs::metadata(path).ok())
             .map(|m| m.len())
             .sum::<u64>();
         database + disk_usage(&self.files)
@@ -209,6 +205,15 @@ impl RoseyHome {
     pub fn plugin(&self, name: &PluginName) -> PluginPaths {
         PluginPaths::at(self.plugins_dir().join(name.as_str()))
     }
+}
+
+/// A SQLite database and the WAL and shared-memory files beside it.
+pub fn sqlite_files(database: &Path) -> [PathBuf; 3] {
+    ["", "-wal", "-shm"].map(|suffix| {
+        let mut path = database.as_os_str().to_owned();
+        path.push(suffix);
+        PathBuf::from(path)
+    })
 }
 
 /// Create `dir` (and parents) with mode 0700 on Unix.

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use crate::capabilities::database::PluginDb;
-use crate::home::{PluginPaths, RoseyHome, create_private_dir, write_atomic};
+use crate::home::{PluginPaths, RoseyHome, create_private_dir, sqlite_files, write_atomic};
 use crate::install::{check, write_package};
 use crate::package::{Manifest, Package, PluginName};
 use crate::registry::{InstalledPlugin, Registry};
@@ -348,9 +348,7 @@ fn rollback_files(paths: &PluginPaths, had_database: bool) -> Result<()> {
     if had_database && paths.update_snapshot.exists() {
         restore(&paths.update_snapshot, &paths.database)?;
     } else if !had_database {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = paths.database.clone().into_os_string();
-            path.push(suffix);
+        for path in sqlite_files(&paths.database) {
             let _ = fs::remove_file(path);
         }
     }
@@ -410,6 +408,42 @@ fn restore(from: &Path, live: &Path) -> Result<()> {
         .with_context(|| format!("could not restore {} from its snapshot", live.display()))
 }
 
+/// Keep a staged update that widens the plugin's powers for `rosey plugin
+/// approve` instead of applying it (`running`: the old version still
+/// serves, which the message says).
+pub fn hold(
+    home: &RoseyHome,
+    staged: &StagedUpdate,
+    running: bool,
+) -> Result<crate::supervisor::Outcome> {
+    let name = staged.name();
+    let from = &staged.old.version;
+    let to = &staged.package.manifest.version;
+    staged.discard();
+    save_pending(home, &staged.package)?;
+    Registry::open(&home.host_db())?.record(
+        name,
+        "update pending",
+        Some(&format!("{from} → {to}")),
+    )?;
+    let keeps = if running {
+        format!(" ({from} keeps running)")
+    } else {
+        String::new()
+    };
+    Ok(crate::supervisor::Outcome {
+        message: format!(
+            "{name} {to} asks for more than {from} was granted; it waits for \
+             `rosey plugin approve {name}`{keeps}"
+        ),
+        plugin: Some(name.to_string()),
+        version: Some(from.to_string()),
+        changes: Some(staged.changes.clone()),
+        pending: true,
+        ..Default::default()
+    })
+}
+
 /// Update (or, if it widens the plugin's powers and is not `approved`, hold
 /// for approval) a plugin while no host runs.
 pub fn offline(
@@ -424,24 +458,7 @@ pub fn offline(
     let to = package.manifest.version.to_string();
     let changes = staged.changes.clone();
     if changes.widens() && !approved {
-        staged.discard();
-        save_pending(home, package)?;
-        Registry::open(&home.host_db())?.record(
-            &name,
-            "update pending",
-            Some(&format!("{from} → {to}")),
-        )?;
-        return Ok(crate::supervisor::Outcome {
-            message: format!(
-                "{name} {to} asks for more than {from} was granted; it waits for \
-                 `rosey plugin approve {name}`"
-            ),
-            plugin: Some(name.to_string()),
-            version: Some(from),
-            changes: Some(changes),
-            pending: true,
-            ..Default::default()
-        });
+        return hold(home, &staged, false);
     }
     drop_pending(home, &name);
     let (plugin, migrations) = update_offline(home, runtime, &staged)?;

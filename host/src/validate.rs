@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::package::{Manifest, ManifestError, Package, PackageError, Permission, SUPPORTED_API};
 use crate::runtime::Runtime;
+use crate::runtime::loader::GUARDED_IMPORTS;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,14 +120,6 @@ impl Findings {
         self.push(code, Severity::Warning, at, what, fix);
     }
 }
-
-/// Imports that need a permission, as the host checks them.
-const GUARDED: &[(&str, Permission)] = &[
-    ("rosey:plugin/sql@", Permission::DatabaseAccess),
-    ("rosey:plugin/kv@", Permission::DatabaseAccess),
-    ("rosey:plugin/chat@", Permission::SendMessages),
-    ("wasi:http/", Permission::HttpRequests),
-];
 
 /// The export every plugin must have.
 fn guest_export() -> String {
@@ -296,7 +289,7 @@ fn check_component(runtime: &Runtime, package: &Package, found: &mut Findings) {
                  sockets) and wasi:http; remove the dependency that pulls it in",
             );
         }
-        for (prefix, permission) in GUARDED {
+        for (prefix, permission) in GUARDED_IMPORTS {
             if import.starts_with(prefix) && !manifest.permissions.contains(permission) {
                 found.error(
                     "R022",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use rosey_host::home::disk_usage;
+use rosey_host::home::{disk_usage, sqlite_files};
 use rosey_host::logfile;
 use serde::Serialize;
 
@@ -126,10 +126,7 @@ impl Clean {
                 remove_dir(&dir, "plugin data", &mut cleaned)?;
             }
             remove_dir(&home.pending_dir(), "pending updates", &mut cleaned)?;
-            for suffix in ["", "-wal", "-shm"] {
-                let mut db = home.host_db().into_os_string();
-                db.push(suffix);
-                let db = PathBuf::from(db);
+            for db in sqlite_files(&home.host_db()) {
                 if let Ok(meta) = fs::metadata(&db) {
                     fs::remove_file(&db)
                         .with_context(|| format!("could not delete {}", db.display()))?;

@@ -199,14 +199,7 @@ fn nats(ctx: &Context, checks: &mut Checks) {
         return;
     }
     let binary = std::env::var(NATS_SERVER_ENV).unwrap_or_else(|_| "nats-server".into());
-    let version = Command::new(&binary)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    match version {
+    match probe(&binary, &["--version"]) {
         Some(version) => checks.ok("nats-server", version),
         None => checks.add(
             "nats-server",
@@ -334,14 +327,7 @@ fn plugins(ctx: &Context, checks: &mut Checks) {
 
 /// What plugin authors need (warnings only: running plugins needs none).
 fn toolchain(checks: &mut Checks) {
-    let cargo = Command::new("cargo")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    let Some(cargo) = cargo else {
+    let Some(cargo) = probe("cargo", &["--version"]) else {
         checks.add(
             "rust",
             Verdict::Warning,
@@ -351,13 +337,7 @@ fn toolchain(checks: &mut Checks) {
         return;
     };
     checks.ok("rust", cargo);
-    let targets = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
-    match targets {
+    match probe("rustup", &["target", "list", "--installed"]) {
         Some(list) if list.lines().any(|t| t.trim() == "wasm32-wasip2") => {
             checks.ok("wasm target", "wasm32-wasip2 installed")
         }
@@ -374,4 +354,15 @@ fn toolchain(checks: &mut Checks) {
             Some("install Rust with rustup (https://rustup.rs)"),
         ),
     }
+}
+
+/// What `program args` prints on stdout, trimmed, if it runs and succeeds.
+fn probe(program: &str, args: &[&str]) -> Option<String> {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }

@@ -49,7 +49,7 @@ const RECENT_COMPONENTS: usize = 8;
 pub const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Imports that need a permission: (interface prefix, permission).
-const GUARDED_IMPORTS: &[(&str, Permission)] = &[
+pub const GUARDED_IMPORTS: &[(&str, Permission)] = &[
     ("rosey:plugin/sql@", Permission::DatabaseAccess),
     ("rosey:plugin/kv@", Permission::DatabaseAccess),
     ("rosey:plugin/chat@", Permission::SendMessages),

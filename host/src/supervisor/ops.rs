@@ -175,30 +175,8 @@ impl Control {
         let to = staged.package.manifest.version.to_string();
         let changes = staged.changes.clone();
         if changes.widens() && !approved {
-            staged.discard();
-            update::save_pending(&home, &staged.package)?;
-            Registry::open(&home.host_db())?.record(
-                &name,
-                "update pending",
-                Some(&format!("{from} → {to}")),
-            )?;
             let running = shared.plugin(&name).is_some_and(|h| h.serving());
-            return Ok(Outcome {
-                message: format!(
-                    "{name} {to} asks for more than {from} was granted; it waits for \
-                     `rosey plugin approve {name}`{}",
-                    if running {
-                        format!(" ({from} keeps running)")
-                    } else {
-                        String::new()
-                    }
-                ),
-                plugin: Some(name.to_string()),
-                version: Some(from),
-                changes: Some(changes),
-                pending: true,
-                ..Outcome::default()
-            });
+            return update::hold(&home, &staged, running);
         }
         update::drop_pending(&home, &name);
         let handle = shared
