@@ -21,6 +21,7 @@ pub mod control;
 pub mod home;
 pub mod install;
 pub mod logfile;
+pub mod migrations;
 pub mod nats;
 pub use rosey_package as package;
 pub mod plugin_config;

@@ -230,7 +230,7 @@ impl StagedUpdate {
         }
         let migrated = (|| -> Result<usize> {
             if self.had_database {
-                snapshot(&paths.database, &paths.update_snapshot)?;
+                take_snapshot(&paths.database, &paths.update_snapshot)?;
             }
             let deadline = Arc::new(Deadline::new());
             deadline.set(Duration::from_secs(60));
@@ -346,7 +346,7 @@ pub fn recover(home: &RoseyHome, plugin: &InstalledPlugin) -> Result<()> {
 
 fn rollback_files(paths: &PluginPaths, had_database: bool) -> Result<()> {
     if had_database && paths.update_snapshot.exists() {
-        restore(&paths.update_snapshot, &paths.database)?;
+        restore_snapshot(&paths.update_snapshot, &paths.database)?;
     } else if !had_database {
         for path in sqlite_files(&paths.database) {
             let _ = fs::remove_file(path);
@@ -382,7 +382,7 @@ fn remove_dir_if_present(dir: &Path) -> Result<()> {
 
 /// Copy the database at `live` to `to` with SQLite's online backup (correct
 /// with WAL, consistent even if another connection writes).
-fn snapshot(live: &Path, to: &Path) -> Result<()> {
+pub(crate) fn take_snapshot(live: &Path, to: &Path) -> Result<()> {
     let _ = fs::remove_file(to);
     let source = Connection::open(live)
         .with_context(|| format!("could not open {} to snapshot it", live.display()))?;
@@ -396,7 +396,7 @@ fn snapshot(live: &Path, to: &Path) -> Result<()> {
 }
 
 /// Copy the snapshot at `from` back over the database at `live`.
-fn restore(from: &Path, live: &Path) -> Result<()> {
+pub(crate) fn restore_snapshot(from: &Path, live: &Path) -> Result<()> {
     let mut target = Connection::open(live)
         .with_context(|| format!("could not open {} to restore it", live.display()))?;
     target

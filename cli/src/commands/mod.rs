@@ -2,6 +2,7 @@
 
 mod chat;
 mod clean;
+mod db;
 mod dev;
 mod doctor;
 mod logs;
@@ -67,6 +68,9 @@ enum Command {
     Restart(service::Start),
     /// Show the host, NATS, and every plugin's state and counters.
     Status,
+    /// Plugin databases: migrations, backup and restore, a SQL shell.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Show a log: the host's, the managed NATS server's, or one plugin's.
     Logs(logs::Logs),
     /// Play the bot core: what you type is a chat message; replies are printed.
@@ -124,6 +128,7 @@ impl Cli {
             Command::Stop(stop) => stop.run(&ctx),
             Command::Restart(start) => service::restart(&ctx, start),
             Command::Status => service::status(&ctx),
+            Command::Db(command) => command.run(&ctx),
             Command::Logs(logs) => logs.run(&ctx),
             Command::Chat(chat) => chat.run(&ctx),
             Command::Dev(dev) => dev.run(&ctx),

@@ -149,7 +149,7 @@ fn parse_name(name: &str) -> Result<PluginName> {
 }
 
 /// The control channel of the host running on this home, if one runs.
-fn running_host(ctx: &Context) -> Result<Option<ControlClient>> {
+pub(super) fn running_host(ctx: &Context) -> Result<Option<ControlClient>> {
     if let Some(client) = ControlClient::connect(&ctx.home) {
         return Ok(Some(client));
     }

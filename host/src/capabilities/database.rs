@@ -191,6 +191,63 @@ impl PluginDb {
         }
         Ok(count)
     }
+
+    /// Revert the last `steps` applied migrations, newest first, with the
+    /// down SQL of `migrations` (the installed package's), all in one
+    /// transaction with the plugin's restrictions. Refuses, changing
+    /// nothing, if one of them has no down migration, is not in the package,
+    /// or was changed since it was applied. Returns the labels reverted.
+    pub fn rollback_migrations(
+        &mut self,
+        migrations: &[Migration],
+        steps: usize,
+    ) -> Result<Vec<String>> {
+        let applied = self.applied_migrations()?;
+        if steps > applied.len() {
+            bail!(
+                "only {} migration(s) are applied; cannot roll back {steps}",
+                applied.len()
+            );
+        }
+        let mut plan = Vec::with_capacity(steps);
+        for (version, recorded) in applied.iter().rev().take(steps) {
+            let Some(migration) = migrations.iter().find(|m| m.version == *version) else {
+                bail!(
+                    "migration {version:03} is applied but not in the installed package, \
+                     so its down SQL is unknown; install the version that has it first"
+                );
+            };
+            let label = format!("{:03}_{}", migration.version, migration.name);
+            if hex::encode(Sha256::digest(migration.up.as_bytes())) != *recorded {
+                bail!(
+                    "migration {label} was changed after it was applied; its down SQL may \
+                     not match what the database holds, so it is not rolled back"
+                );
+            }
+            let Some(down) = migration.down.as_deref().filter(|d| !d.trim().is_empty()) else {
+                bail!(
+                    "migration {label} has no down migration ({}), so it cannot be rolled \
+                     back; restore a backup instead (`rosey db restore`)",
+                    migration.down_path()
+                );
+            };
+            plan.push((migration.version, label, down));
+        }
+        let tx = self.conn.transaction()?;
+        for (version, label, down) in &plan {
+            tx.execute_batch(down)
+                .with_context(|| format!("the down migration of {label} failed"))?;
+            self.host_mode.store(true, Ordering::Relaxed);
+            let forgotten = tx.execute(
+                "DELETE FROM _rosey_migrations WHERE version = ?1",
+                [version],
+            );
+            self.host_mode.store(false, Ordering::Relaxed);
+            forgotten?;
+        }
+        tx.commit().context("the rollback failed")?;
+        Ok(plan.into_iter().map(|(_, label, _)| label).collect())
+    }
 }
 
 /// The authorizer's decision for a statement the plugin sent.
@@ -384,6 +441,71 @@ mod tests {
         }
         let err = full.expect("a 1 MiB quota must stop 4 MiB of inserts");
         assert!(err.contains("full"), "{err}");
+    }
+
+    #[test]
+    fn rollback_reverts_newest_first_in_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = open(&dir);
+        let m = |version: u32, name: &str, up: &str, down: Option<&str>| Migration {
+            version,
+            name: name.into(),
+            up: up.into(),
+            down: down.map(Into::into),
+        };
+        let mut migrations = vec![
+            m(1, "q", "CREATE TABLE q (id INTEGER)", None),
+            m(
+                2,
+                "tags",
+                "CREATE TABLE tags (t TEXT)",
+                Some("DROP TABLE tags"),
+            ),
+            m(3, "idx", "CREATE INDEX qi ON q(id)", Some("DROP INDEX qi")),
+        ];
+        db.apply_migrations(&migrations).unwrap();
+        let tables = |db: &mut PluginDb| -> i64 {
+            db.plugin()
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name IN ('q','tags','qi')",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        // 001 has no down: rolling back 3 refuses and changes nothing.
+        let err = db
+            .rollback_migrations(&migrations, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("001_q has no down migration"), "{err}");
+        assert_eq!(tables(&mut db), 3);
+        assert_eq!(db.applied_migrations().unwrap().len(), 3);
+        // A down that fails half-way undoes the steps before it too.
+        migrations[1].down = Some("DROP TABLE no_such_table".into());
+        let err = db.rollback_migrations(&migrations, 2).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("down migration of 002_tags"),
+            "{err:#}"
+        );
+        assert_eq!(
+            tables(&mut db),
+            3,
+            "003's down was undone with the transaction"
+        );
+        migrations[1].down = Some("DROP TABLE tags".into());
+        let reverted = db.rollback_migrations(&migrations, 2).unwrap();
+        assert_eq!(reverted, ["003_idx", "002_tags"]);
+        assert_eq!(tables(&mut db), 1);
+        assert_eq!(db.applied_migrations().unwrap().len(), 1);
+        // And forward again.
+        assert_eq!(db.apply_migrations(&migrations).unwrap(), 2);
+        assert_eq!(tables(&mut db), 3);
+        let err = db
+            .rollback_migrations(&migrations, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only 3"), "{err}");
     }
 
     #[test]

@@ -61,6 +61,18 @@ pub enum Request {
         /// The plugin.
         name: String,
     },
+    /// Apply a plugin's pending migrations.
+    Migrate {
+        /// The plugin.
+        name: String,
+    },
+    /// Revert a plugin's last `steps` migrations (it is left disabled).
+    Rollback {
+        /// The plugin.
+        name: String,
+        /// How many.
+        steps: usize,
+    },
 }
 
 /// The host's answer.

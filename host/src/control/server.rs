@@ -105,6 +105,8 @@ async fn dispatch(control: &Control, request: Request) -> Result<super::Outcome>
         Request::Remove { name } => control.remove(&name).await,
         Request::Enable { name } => control.enable(&name).await,
         Request::Disable { name } => control.disable(&name).await,
+        Request::Migrate { name } => control.migrate(&name).await,
+        Request::Rollback { name, steps } => control.rollback(&name, steps).await,
     }
 }
 

@@ -17,6 +17,7 @@ use super::{PluginHandle, Shared, halt, launch, reschedule, subscribe};
 use crate::capabilities::Grants;
 use crate::capabilities::http::HttpPolicy;
 use crate::install;
+use crate::migrations;
 use crate::package::{Package, PluginName};
 use crate::registry::Registry;
 use crate::update::{self, Changes};
@@ -339,6 +340,95 @@ impl Control {
             ..Outcome::default()
         })
     }
+}
+
+impl Control {
+    /// Apply `name`'s pending migrations. A running plugin is stopped for
+    /// it and started again afterwards.
+    pub async fn migrate(&self, name: &str) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let (name, handle) = self.handle(name)?;
+        let pending = {
+            let (home, installed) = (self.shared.config.home.clone(), handle.installed.clone());
+            blocking(move || migrations::status(&home, &installed)).await?
+        };
+        if pending.pending().next().is_none() {
+            return Ok(Outcome {
+                message: format!("{name} has no pending migrations"),
+                plugin: Some(name.to_string()),
+                migrations_applied: Some(0),
+                ..Outcome::default()
+            });
+        }
+        let was_serving = handle.serving();
+        halt(&self.shared, &name, Lifecycle::Updating).await;
+        let (home, target) = (self.shared.config.home.clone(), name.clone());
+        let applied = blocking(move || migrations::migrate(&home, &target)).await;
+        let resumed = self.resume(&name, &handle, was_serving).await;
+        let applied = applied?;
+        Ok(Outcome {
+            message: format!(
+                "Applied {} migration(s) to {name}: {}{resumed}",
+                applied.len(),
+                applied.join(", ")
+            ),
+            plugin: Some(name.to_string()),
+            migrations_applied: Some(applied.len()),
+            state: Some(handle_state(&self.shared, &name)),
+            ..Outcome::default()
+        })
+    }
+
+    /// Revert `name`'s last `steps` migrations. The plugin is stopped for
+    /// it and then stays disabled: the package it runs expects the schema
+    /// that was just reverted.
+    pub async fn rollback(&self, name: &str, steps: usize) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let (name, handle) = self.handle(name)?;
+        let was_serving = handle.serving();
+        halt(&self.shared, &name, Lifecycle::Updating).await;
+        let (home, target) = (self.shared.config.home.clone(), name.clone());
+        let reverted = blocking(move || migrations::rollback(&home, &target, steps)).await;
+        let reverted = match reverted {
+            Ok(reverted) => reverted,
+            Err(e) => {
+                self.resume(&name, &handle, was_serving).await;
+                return Err(e.context("nothing was rolled back"));
+            }
+        };
+        handle.live.set(Lifecycle::Disabled, None);
+        Ok(Outcome {
+            message: migrations::rolled_back_message(&name, &reverted),
+            plugin: Some(name.to_string()),
+            state: Some(Lifecycle::Disabled.to_string()),
+            ..Outcome::default()
+        })
+    }
+
+    /// Start `name` again after a database operation if it was serving
+    /// before; says how it went, as the end of a sentence.
+    async fn resume(&self, name: &PluginName, handle: &PluginHandle, was_serving: bool) -> String {
+        if !was_serving {
+            handle.live.set(Lifecycle::Stopped, None);
+            return String::new();
+        }
+        launch(
+            &self.shared,
+            handle.installed.clone(),
+            Arc::clone(&handle.live),
+        )
+        .await;
+        match self.settled(name).await {
+            (state, None) => format!("; {name} is {state}"),
+            (state, Some(why)) => format!("; {name} is {state}: {why}"),
+        }
+    }
+}
+
+fn handle_state(shared: &Shared, name: &PluginName) -> String {
+    shared
+        .plugin(name)
+        .map_or_else(|| "removed".into(), |h| h.live.state().to_string())
 }
 
 /// The outcome of an update that was applied.
