@@ -242,6 +242,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))
 }
 
+/// Bytes free for an unprivileged user on the filesystem holding `path`.
+pub fn free_space(path: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(path).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 /// Total size in bytes of the regular files under `dir` (symlinks are not
 /// followed). Missing directories count as empty.
 pub fn disk_usage(dir: &Path) -> u64 {

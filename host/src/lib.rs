@@ -16,6 +16,7 @@
 //! - [`nats`]: the managed local `nats-server`.
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod capabilities;
 pub mod control;
 pub mod home;

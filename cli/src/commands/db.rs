@@ -3,14 +3,20 @@
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rosey_host::backup;
 use rosey_host::control::Request;
+use rosey_host::runtime::{RoseyEngine, Runtime};
 use rosey_host::migrations::{self, SchemaStatus};
 use rosey_host::package::PluginName;
 use rosey_host::registry::{InstalledPlugin, Registry};
 
 use super::Context;
 use super::plugin::{confirm, running_host};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, human_bytes, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -39,6 +45,45 @@ A down migration can delete data (DROP TABLE ...): take a `rosey db backup` firs
 Typical use: roll back, then `rosey plugin update` to the older version that
 matches the schema, then `rosey plugin enable`.")]
     Rollback(Rollback),
+    /// Back up host.db, every plugin (package, database, files, config) and
+    /// rosey.yaml into one ZIP with checksums. Safe while the host runs:
+    /// databases are copied with SQLite's online backup API.
+    #[command(after_help = "Examples:
+  rosey db backup                       into ROSEY_HOME/backups/rosey-backup-<time>.zip
+  rosey db backup /srv/rosey-nightly.zip
+  rosey db restore --check /srv/rosey-nightly.zip   verify a backup without restoring it")]
+    Backup(Backup),
+    /// Restore a backup: verify every checksum, database and package first
+    /// (a damaged or foreign file is refused with nothing changed), then
+    /// stop the plugins it holds, swap their data in, and start them again.
+    #[command(after_help = "Plugins installed now but not in the backup are left as they are.
+The current data of the plugins in the backup is replaced: take a backup first.
+If a restore is interrupted after its checks, the next `rosey start` (or
+`rosey db restore --recover`) finishes it; before that point nothing changed.")]
+    Restore(Restore),
+}
+
+#[derive(Debug, Args)]
+pub struct Backup {
+    /// Where to write the backup (default: ROSEY_HOME/backups/rosey-backup-<time>.zip).
+    #[arg(value_name = "OUTPUT")]
+    file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Restore {
+    /// The backup file.
+    #[arg(required_unless_present = "recover")]
+    file: Option<std::path::PathBuf>,
+    /// Only verify the backup and list what it holds; change nothing.
+    #[arg(long)]
+    check: bool,
+    /// Finish (or clear away) a restore that was interrupted.
+    #[arg(long, conflicts_with_all = ["file", "check"])]
+    recover: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +110,8 @@ impl DbCommand {
             Self::Status(target) => status(ctx, target.plugin.as_deref()),
             Self::Migrate(target) => migrate(ctx, target.plugin.as_deref()),
             Self::Rollback(rollback) => rollback.run(ctx),
+            Self::Backup(backup) => backup.run(ctx),
+            Self::Restore(restore) => restore.run(ctx),
         }
     }
 }
@@ -234,6 +281,175 @@ impl Rollback {
             })),
             OutputFormat::Text => {
                 println!("{message}");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A progress bar on a terminal (nothing otherwise) for byte counts.
+fn progress_bar(ctx: &Context, verb: &'static str) -> ProgressBar {
+    if ctx.output == OutputFormat::Json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}) {wide_msg}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(verb);
+    bar
+}
+
+fn update_bar(bar: &ProgressBar) -> impl FnMut(u64, u64, &str) + '_ {
+    move |done, total, what| {
+        if total > 0 {
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+        bar.set_message(what.to_owned());
+    }
+}
+
+impl Backup {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let output = match self.file {
+            Some(path) => path,
+            None => {
+                let dir = ctx.home.root().join("backups");
+                rosey_host::home::create_private_dir(&dir)?;
+                dir.join(format!(
+                    "rosey-backup-{}.zip",
+                    chrono::Local::now().format("%Y%m%d-%H%M%S")
+                ))
+            }
+        };
+        if output.exists() {
+            bail!(
+                "{} exists; name another file (a backup never overwrites one)",
+                output.display()
+            );
+        }
+        let started = Instant::now();
+        let bar = progress_bar(ctx, "backing up");
+        let index = backup::create(&ctx.home, &output, &mut update_bar(&bar))?;
+        bar.finish_and_clear();
+        let size = std::fs::metadata(&output)?.len();
+        let summary = serde_json::json!({
+            "file": output,
+            "plugins": index.plugins.iter().map(|p| format!("{} {}", p.name, p.version)).collect::<Vec<_>>(),
+            "files": index.files.len(),
+            "data_bytes": index.total_bytes(),
+            "backup_bytes": size,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        match ctx.output {
+            OutputFormat::Json => print_json(&summary),
+            OutputFormat::Text => {
+                println!(
+                    "Backed up {} plugin(s), {} in {} file(s), to {} ({}, {:.1} s)",
+                    index.plugins.len(),
+                    human_bytes(index.total_bytes()),
+                    index.files.len(),
+                    output.display(),
+                    human_bytes(size),
+                    started.elapsed().as_secs_f64()
+                );
+                println!("Check it any time with `rosey db restore --check {}`", output.display());
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Restore {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let _lock = backup::RestoreLock::acquire(&ctx.home)?;
+        if let Some(done) = backup::recover(&ctx.home)? {
+            println!("Rosey {done}");
+        } else if self.recover {
+            println!("There was no interrupted restore.");
+        }
+        let Some(file) = self.file else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let runtime = Runtime::new(RoseyEngine::new()?)?;
+        let bar = progress_bar(ctx, "verifying");
+        let staged = backup::stage(&ctx.home, &runtime, &file, &mut update_bar(&bar));
+        bar.finish_and_clear();
+        let staged = staged?;
+        let discard = || {
+            let _ = std::fs::remove_dir_all(backup::staging_dir(&ctx.home));
+        };
+        let index = &staged.index;
+        let when = chrono::DateTime::from_timestamp_millis(index.created_at)
+            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "an unknown time".into());
+        if ctx.output == OutputFormat::Text {
+            println!(
+                "{}: a Rosey {} backup from {when}, {} in {} file(s), every checksum, \
+                 database and package verified",
+                file.display(),
+                index.rosey_version,
+                human_bytes(index.total_bytes()),
+                index.files.len()
+            );
+            for plugin in &index.plugins {
+                let replaces = if staged.replaced.contains(&plugin.name) {
+                    "  (replaces the installed one and its data)"
+                } else {
+                    ""
+                };
+                let enabled = if plugin.enabled { "" } else { ", disabled" };
+                println!("  {} {}{enabled}{replaces}", plugin.name, plugin.version);
+            }
+            if !staged.untouched.is_empty() {
+                println!("  not in the backup, left as they are: {}", staged.untouched.join(", "));
+            }
+        }
+        if self.check {
+            discard();
+            if ctx.output == OutputFormat::Json {
+                print_json(index)?;
+            }
+            return Ok(());
+        }
+        if !self.yes
+            && !staged.replaced.is_empty()
+            && !confirm(
+                &format!(
+                    "Replace the data of {} with the backup's?",
+                    staged.replaced.join(", ")
+                ),
+                "re-run with --yes to restore",
+            )
+            .inspect_err(|_| discard())?
+        {
+            discard();
+            bail!("nothing was restored");
+        }
+        let message = match running_host(ctx).inspect_err(|_| discard())? {
+            Some(host) => host.call(&Request::Restore)?.message,
+            None => {
+                backup::apply(&ctx.home, &mut |_| true)?;
+                format!(
+                    "Restored {} plugin(s); `rosey start` runs them",
+                    index.plugins.len()
+                )
+            }
+        };
+        match ctx.output {
+            OutputFormat::Json => print_json(&serde_json::json!({
+                "message": message,
+                "plugins": index.plugins,
+                "untouched": staged.untouched,
+                "seconds": started.elapsed().as_secs_f64(),
+            })),
+            OutputFormat::Text => {
+                println!("{message} ({:.1} s)", started.elapsed().as_secs_f64());
                 Ok(())
             }
         }

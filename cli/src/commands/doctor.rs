@@ -2,7 +2,6 @@
 //! build plugins)? Each problem comes with the command that fixes it.
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -154,7 +153,7 @@ fn home(ctx: &Context, checks: &mut Checks) {
     } else {
         checks.ok("home", format!("{} (mode {mode:o}, yours)", root.display()));
     }
-    match free_space(root) {
+    match rosey_host::home::free_space(root) {
         Some(free) if free < NO_DISK => checks.add(
             "disk",
             Verdict::Error,
@@ -170,11 +169,6 @@ fn home(ctx: &Context, checks: &mut Checks) {
         Some(free) => checks.ok("disk", format!("{} free", human_bytes(free))),
         None => {}
     }
-}
-
-fn free_space(path: &Path) -> Option<u64> {
-    let stat = rustix::fs::statvfs(path).ok()?;
-    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 fn nats(ctx: &Context, checks: &mut Checks) {

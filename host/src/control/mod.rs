@@ -66,6 +66,8 @@ pub enum Request {
         /// The plugin.
         name: String,
     },
+    /// Swap in the restore the CLI verified and staged in `run/restore/`.
+    Restore,
     /// Revert a plugin's last `steps` migrations (it is left disabled).
     Rollback {
         /// The plugin.

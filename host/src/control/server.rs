@@ -106,6 +106,7 @@ async fn dispatch(control: &Control, request: Request) -> Result<super::Outcome>
         Request::Enable { name } => control.enable(&name).await,
         Request::Disable { name } => control.disable(&name).await,
         Request::Migrate { name } => control.migrate(&name).await,
+        Request::Restore => control.restore().await,
         Request::Rollback { name, steps } => control.rollback(&name, steps).await,
     }
 }

@@ -219,6 +219,11 @@ impl Host {
             .connect(&config.nats_url)
             .await
             .with_context(|| format!("could not connect to NATS at {}", config.nats_url))?;
+        if let Some(_lock) = crate::backup::RestoreLock::try_acquire(&config.home)
+            && let Some(done) = crate::backup::recover(&config.home)?
+        {
+            tracing::warn!("{done}");
+        }
         let installed = Registry::open(&config.home.host_db())?.list()?;
         let shared = Arc::new(Shared {
             config,

@@ -16,6 +16,7 @@ use super::status::{Lifecycle, LiveState};
 use super::{PluginHandle, Shared, halt, launch, reschedule, subscribe};
 use crate::capabilities::Grants;
 use crate::capabilities::http::HttpPolicy;
+use crate::backup;
 use crate::install;
 use crate::migrations;
 use crate::package::{Package, PluginName};
@@ -401,6 +402,48 @@ impl Control {
             message: migrations::rolled_back_message(&name, &reverted),
             plugin: Some(name.to_string()),
             state: Some(Lifecycle::Disabled.to_string()),
+            ..Outcome::default()
+        })
+    }
+
+    /// Swap in the restore staged in `run/restore/` (see
+    /// [`crate::backup`]): its plugins are stopped, replaced, and started
+    /// again as the backup's host.db says (enabled or not).
+    pub async fn restore(&self) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let home = self.shared.config.home.clone();
+        let plugins = backup::staged_plugins(&home)?;
+        for name in &plugins {
+            if let Some(handle) = self.shared.plugin(name) {
+                handle.live.set(Lifecycle::Updating, None);
+                halt(&self.shared, name, Lifecycle::Stopped).await;
+            }
+        }
+        let applied = {
+            let home = home.clone();
+            blocking(move || backup::apply(&home, &mut |_| true)).await
+        };
+        // Whatever happened, run what host.db now says.
+        let registry = Registry::open(&home.host_db())?;
+        let mut states = Vec::new();
+        for name in &plugins {
+            let Some(installed) = registry.get(name)? else {
+                continue;
+            };
+            let live = self
+                .shared
+                .plugin(name)
+                .map_or_else(|| Arc::new(LiveState::new()), |h| Arc::clone(&h.live));
+            launch(&self.shared, installed, live).await;
+            let (state, error) = self.settled(name).await;
+            states.push(match error {
+                None => format!("{name} {state}"),
+                Some(why) => format!("{name} {state} ({why})"),
+            });
+        }
+        applied?;
+        Ok(Outcome {
+            message: format!("Restored {} plugin(s): {}", plugins.len(), states.join(", ")),
             ..Outcome::default()
         })
     }
