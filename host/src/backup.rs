@@ -205,7 +205,10 @@ pub fn create(home: &RoseyHome, output: &Path, progress: Progress<'_>) -> Result
             home.root().display()
         );
     }
-    let scratch = TempDir(home.run_dir().join(format!("backup-{}", std::process::id())));
+    let scratch = TempDir(
+        home.run_dir()
+            .join(format!("backup-{}", std::process::id())),
+    );
     let _ = fs::remove_dir_all(&scratch.0);
     create_private_dir(&scratch.0)?;
 
@@ -290,7 +293,8 @@ pub fn create(home: &RoseyHome, output: &Path, progress: Progress<'_>) -> Result
                 // A plugin deleted one of its files meanwhile.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    return Err(e).with_context(|| format!("could not read {}", source.file.display()));
+                    return Err(e)
+                        .with_context(|| format!("could not read {}", source.file.display()));
                 }
             };
             let size = input.metadata()?.len();
@@ -336,7 +340,8 @@ pub fn create(home: &RoseyHome, output: &Path, progress: Progress<'_>) -> Result
         let _ = fs::remove_file(&partial);
         return Err(e.context(format!("could not write {}", output.display())));
     }
-    fs::rename(&partial, output).with_context(|| format!("could not write {}", output.display()))?;
+    fs::rename(&partial, output)
+        .with_context(|| format!("could not write {}", output.display()))?;
     progress(total, total, "done");
     Ok(index)
 }
@@ -368,7 +373,11 @@ fn journal(home: &RoseyHome) -> PathBuf {
 /// Where a backup path goes: `Some(plugin)` for a plugin's file, `None` for
 /// the home's own (`host.db`, `rosey.yaml`). Anything else is refused.
 fn admit(path: &str, plugins: &BTreeSet<String>) -> Result<Option<String>> {
-    let refuse = || anyhow::anyhow!("the backup holds an unexpected entry \"{path}\"; it is not a Rosey backup or was tampered with");
+    let refuse = || {
+        anyhow::anyhow!(
+            "the backup holds an unexpected entry \"{path}\"; it is not a Rosey backup or was tampered with, and nothing was changed"
+        )
+    };
     if path == "host.db" || path == "rosey.yaml" {
         return Ok(None);
     }
@@ -409,7 +418,10 @@ fn open(file: &Path) -> Result<(BackupIndex, ZipArchive<File>)> {
         )
     })?;
     if archive.len() > MAX_ENTRIES {
-        bail!("{} has too many entries to be a Rosey backup", file.display());
+        bail!(
+            "{} has too many entries to be a Rosey backup",
+            file.display()
+        );
     }
     let index: BackupIndex = {
         let entry = archive.by_name(INDEX).map_err(|_| {
@@ -427,7 +439,10 @@ fn open(file: &Path) -> Result<(BackupIndex, ZipArchive<File>)> {
             bail!("{INDEX} in {} is too large", file.display());
         }
         let value: serde_json::Value = serde_json::from_slice(&text).with_context(|| {
-            format!("{} is not a Rosey backup ({INDEX} is not JSON)", file.display())
+            format!(
+                "{} is not a Rosey backup ({INDEX} is not JSON)",
+                file.display()
+            )
         })?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             bail!(
@@ -467,9 +482,9 @@ fn open(file: &Path) -> Result<(BackupIndex, ZipArchive<File>)> {
     }
     for i in 0..archive.len() {
         let entry = archive.by_index_raw(i)?;
-        let name = entry
-            .name()
-            .map_err(|e| anyhow::anyhow!("an entry's name in {} is unreadable: {e}", file.display()))?;
+        let name = entry.name().map_err(|e| {
+            anyhow::anyhow!("an entry's name in {} is unreadable: {e}", file.display())
+        })?;
         let name = name.as_ref();
         if name != INDEX && !entry.is_dir() && !listed.contains(name) {
             bail!(
@@ -547,14 +562,17 @@ fn extract(
     let mut buf = vec![0u8; 256 << 10];
     for f in &index.files {
         progress(done, total, &f.path);
-        let mut entry = archive.by_name(&f.path).map_err(|_| {
-            anyhow::anyhow!("the backup lists {} but does not hold it", f.path)
-        })?;
+        let mut entry = archive
+            .by_name(&f.path)
+            .map_err(|_| anyhow::anyhow!("the backup lists {} but does not hold it", f.path))?;
         if entry.is_symlink() || entry.encrypted() {
             bail!("{} in the backup is not a plain file", f.path);
         }
         if entry.size() != f.size {
-            bail!("{} in the backup has the wrong size; the backup is damaged", f.path);
+            bail!(
+                "{} in the backup has the wrong size; the backup is damaged",
+                f.path
+            );
         }
         let target = staging.join(&f.path);
         if let Some(parent) = target.parent() {
@@ -593,9 +611,8 @@ fn extract(
     for plugin in &index.plugins {
         let root = staging.join("plugins").join(&plugin.name);
         let package_dir = root.join("package");
-        let wasm = fs::read(package_dir.join(crate::home::PACKAGE_WASM)).with_context(|| {
-            format!("the backup has no component for {}", plugin.name)
-        })?;
+        let wasm = fs::read(package_dir.join(crate::home::PACKAGE_WASM))
+            .with_context(|| format!("the backup has no component for {}", plugin.name))?;
         let package = Package::from_project_dir(&package_dir, wasm)
             .map_err(|e| anyhow::anyhow!("{}'s package in the backup: {e}", plugin.name))?;
         if package.manifest.name.as_str() != plugin.name
@@ -632,10 +649,7 @@ fn extract(
     if !staging.join("host.db").exists() {
         bail!("the backup has no host.db");
     }
-    write_atomic(
-        &staging.join(INDEX),
-        &serde_json::to_vec_pretty(index)?,
-    )?;
+    write_atomic(&staging.join(INDEX), &serde_json::to_vec_pretty(index)?)?;
     let installed: Vec<String> = Registry::open(&home.host_db())?
         .list()?
         .into_iter()
@@ -655,7 +669,8 @@ fn extract(
 /// The staged restore's plugins, read back from `run/restore/backup.json`.
 pub fn staged_plugins(home: &RoseyHome) -> Result<Vec<PluginName>> {
     let text = fs::read(staging_dir(home).join(INDEX)).context("no restore is staged")?;
-    let index: BackupIndex = serde_json::from_slice(&text).context("the staged index is damaged")?;
+    let index: BackupIndex =
+        serde_json::from_slice(&text).context("the staged index is damaged")?;
     index
         .plugins
         .iter()

@@ -9,10 +9,10 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use rosey_host::backup;
 use rosey_host::control::Request;
-use rosey_host::runtime::{RoseyEngine, Runtime};
 use rosey_host::migrations::{self, SchemaStatus};
 use rosey_host::package::PluginName;
 use rosey_host::registry::{InstalledPlugin, Registry};
+use rosey_host::runtime::{RoseyEngine, Runtime};
 
 use super::Context;
 use super::plugin::{confirm, running_host};
@@ -56,10 +56,12 @@ matches the schema, then `rosey plugin enable`.")]
     /// Restore a backup: verify every checksum, database and package first
     /// (a damaged or foreign file is refused with nothing changed), then
     /// stop the plugins it holds, swap their data in, and start them again.
-    #[command(after_help = "Plugins installed now but not in the backup are left as they are.
+    #[command(
+        after_help = "Plugins installed now but not in the backup are left as they are.
 The current data of the plugins in the backup is replaced: take a backup first.
 If a restore is interrupted after its checks, the next `rosey start` (or
-`rosey db restore --recover`) finishes it; before that point nothing changed.")]
+`rosey db restore --recover`) finishes it; before that point nothing changed."
+    )]
     Restore(Restore),
 }
 
@@ -357,7 +359,10 @@ impl Backup {
                     human_bytes(size),
                     started.elapsed().as_secs_f64()
                 );
-                println!("Check it any time with `rosey db restore --check {}`", output.display());
+                println!(
+                    "Check it any time with `rosey db restore --check {}`",
+                    output.display()
+                );
                 Ok(())
             }
         }
@@ -386,7 +391,11 @@ impl Restore {
         };
         let index = &staged.index;
         let when = chrono::DateTime::from_timestamp_millis(index.created_at)
-            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
             .unwrap_or_else(|| "an unknown time".into());
         if ctx.output == OutputFormat::Text {
             println!(
@@ -407,7 +416,10 @@ impl Restore {
                 println!("  {} {}{enabled}{replaces}", plugin.name, plugin.version);
             }
             if !staged.untouched.is_empty() {
-                println!("  not in the backup, left as they are: {}", staged.untouched.join(", "));
+                println!(
+                    "  not in the backup, left as they are: {}",
+                    staged.untouched.join(", ")
+                );
             }
         }
         if self.check {

@@ -14,9 +14,9 @@ use tokio::sync::oneshot;
 use super::runner::{Event, Upgrade};
 use super::status::{Lifecycle, LiveState};
 use super::{PluginHandle, Shared, halt, launch, reschedule, subscribe};
+use crate::backup;
 use crate::capabilities::Grants;
 use crate::capabilities::http::HttpPolicy;
-use crate::backup;
 use crate::install;
 use crate::migrations;
 use crate::package::{Package, PluginName};
@@ -443,7 +443,11 @@ impl Control {
         }
         applied?;
         Ok(Outcome {
-            message: format!("Restored {} plugin(s): {}", plugins.len(), states.join(", ")),
+            message: format!(
+                "Restored {} plugin(s): {}",
+                plugins.len(),
+                states.join(", ")
+            ),
             ..Outcome::default()
         })
     }
