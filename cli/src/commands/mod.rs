@@ -2,6 +2,7 @@
 
 mod chat;
 mod clean;
+pub mod db_shell;
 mod dev;
 mod doctor;
 mod logs;
