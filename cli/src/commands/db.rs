@@ -63,6 +63,59 @@ If a restore is interrupted after its checks, the next `rosey start` (or
 `rosey db restore --recover`) finishes it; before that point nothing changed."
     )]
     Restore(Restore),
+    /// An SQL shell on a plugin's database (or, without PLUGIN, host.db):
+    /// read-only unless --write; `.tables`, `.schema`, `.mode`, `.help`.
+    #[command(after_help = "Examples:
+  rosey db shell quote-bot                       look around (read-only)
+  echo 'SELECT count(*) FROM quotes;' | rosey db shell quote-bot
+  rosey db shell quote-bot --write               change data (stop the plugin first if it writes)
+
+On a terminal, lines are editable and the history is kept in ROSEY_HOME/.db_shell_history.
+Piped statements run one after another; the exit code is 1 if any failed.")]
+    Shell(Shell),
+}
+
+#[derive(Debug, Args)]
+pub struct Shell {
+    /// The plugin whose database to open (default: the host's host.db).
+    plugin: Option<String>,
+    /// Allow statements that change the database.
+    #[arg(long)]
+    write: bool,
+}
+
+impl Shell {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let (path, title) = match &self.plugin {
+            None => (ctx.home.host_db(), "host".to_owned()),
+            Some(name) => {
+                let plugin = targets(ctx, Some(name))?.pop().context("no such plugin")?;
+                let path = ctx.home.plugin(&plugin.name).database;
+                if !path.exists() {
+                    bail!(
+                        "{} has no database yet (it has not used SQL, or lacks the \
+                         database_access permission)",
+                        plugin.name
+                    );
+                }
+                (path, plugin.name.to_string())
+            }
+        };
+        if !path.exists() {
+            bail!(
+                "{} does not exist: nothing is installed in this home yet",
+                path.display()
+            );
+        }
+        super::db_shell::run(
+            &path,
+            &super::db_shell::ShellOptions {
+                write: self.write,
+                history: Some(ctx.home.root().join(".db_shell_history")),
+                title,
+            },
+        )
+    }
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +167,7 @@ impl DbCommand {
             Self::Rollback(rollback) => rollback.run(ctx),
             Self::Backup(backup) => backup.run(ctx),
             Self::Restore(restore) => restore.run(ctx),
+            Self::Shell(shell) => shell.run(ctx),
         }
     }
 }

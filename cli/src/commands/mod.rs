@@ -3,6 +3,7 @@
 mod chat;
 mod clean;
 mod db;
+mod db_shell;
 mod dev;
 mod doctor;
 mod logs;
