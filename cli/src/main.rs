@@ -1,6 +1,7 @@
 //! `rosey`: install, run and operate Rosey chat-bot plugins.
 
 mod commands;
+mod editor;
 mod nats_service;
 mod output;
 mod process;

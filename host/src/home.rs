@@ -242,6 +242,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))
 }
 
+/// Write `bytes` to `path` atomically, readable by the owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path has no parent directory")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options.open(&tmp).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("could not write {}", tmp.display()));
+    }
+    fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))
+}
+
 /// Bytes free for an unprivileged user on the filesystem holding `path`.
 pub fn free_space(path: &Path) -> Option<u64> {
     let stat = rustix::fs::statvfs(path).ok()?;

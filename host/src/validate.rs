@@ -390,9 +390,8 @@ fn check_migrations(package: &Package, found: &mut Findings) {
     }
 }
 
-/// `config_schema`: an object schema whose properties have known types and
-/// defaults of those types. (Full JSON Schema validation of `config.yaml`
-/// is not built yet; these are the mistakes that break defaults today.)
+/// `config_schema`: a valid JSON Schema for an object, whose defaults fit
+/// their own schemas (the host checks every `config.yaml` against it).
 fn check_config_schema(manifest: &Manifest, found: &mut Findings) {
     let Some(schema) = &manifest.config_schema else {
         return;
@@ -407,53 +406,30 @@ fn check_config_schema(manifest: &Manifest, found: &mut Findings) {
             format!("is {kind}; a plugin's configuration is an object"),
             "use `type: object` and list the keys under `properties`",
         );
-    }
-    let Some(properties) = schema.get("properties") else {
         return;
-    };
-    let Some(properties) = properties.as_object() else {
+    }
+    if let Err(why) = crate::plugin_config::check_schema(schema) {
         found.error(
             "R040",
-            at(".properties"),
-            "is not a mapping",
-            "map each configuration key to its schema",
+            at(""),
+            format!("is not a valid JSON Schema: {why}"),
+            "fix the schema (JSON Schema 2020-12; see docs/manifest.md)",
         );
         return;
-    };
-    for (key, property) in properties {
-        let Some(kind) = property.get("type").and_then(Value::as_str) else {
+    }
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for (key, property) in properties.into_iter().flatten() {
+        let (Some(default), Ok(validator)) =
+            (property.get("default"), jsonschema::validator_for(property))
+        else {
             continue;
         };
-        const KNOWN: [&str; 7] = [
-            "string", "integer", "number", "boolean", "array", "object", "null",
-        ];
-        if !KNOWN.contains(&kind) {
-            found.error(
-                "R040",
-                at(&format!(".properties.{key}.type")),
-                format!("\"{kind}\" is not a JSON Schema type"),
-                format!("use one of {}", KNOWN.join(", ")),
-            );
-            continue;
-        }
-        let Some(default) = property.get("default") else {
-            continue;
-        };
-        let fits = match kind {
-            "string" => default.is_string(),
-            "integer" => default.is_i64() || default.is_u64(),
-            "number" => default.is_number(),
-            "boolean" => default.is_boolean(),
-            "array" => default.is_array(),
-            "object" => default.is_object(),
-            _ => default.is_null(),
-        };
-        if !fits {
+        if let Some(error) = validator.iter_errors(default).next() {
             found.error(
                 "R041",
                 at(&format!(".properties.{key}.default")),
-                format!("{default} is not of type {kind}"),
-                format!("give `{key}` a default of type {kind}, or change its type"),
+                format!("does not fit its own schema: {error}"),
+                format!("give `{key}` a default its schema accepts"),
             );
         }
     }

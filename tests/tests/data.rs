@@ -526,3 +526,211 @@ async fn rollback_and_migrate_on_a_running_host() {
     assert_eq!(reply.text, "Added quote #1.");
     assert_eq!(bot.ask("!echo still here").await.text, "still here");
 }
+
+/// The hostile fixture with a config schema: a secret, a bounded number and
+/// no unknown keys.
+fn configurable(dir: &Path) -> PathBuf {
+    let package = package_with("tests/guests/hostile", "hostile", |m| {
+        m + "config_schema:
+  type: object
+  additionalProperties: false
+  properties:
+    greeting: { type: string, default: hello, maxLength: 30 }
+    times: { type: integer, minimum: 1, default: 1 }
+    api_key: { type: string, secret: true, minLength: 8 }
+    trap_in_init: { type: boolean, default: false }
+"
+    });
+    let path = dir.join("hostile.roseyplug");
+    std::fs::write(&path, package.write_archive().unwrap()).unwrap();
+    path
+}
+
+fn rosey_with_editor(home: &Path, script: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(rosey_tests::rosey_bin())
+        .args(args)
+        .env("ROSEY_HOME", home)
+        .env_remove("VISUAL")
+        .env("EDITOR", script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn editor_script(dir: &Path, name: &str, content: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ncat > \"$1\" <<'YAML'\n{content}YAML\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_changes_reach_a_running_plugin_and_bad_ones_never_do() {
+    let nats = ManagedNats::start(None).await.unwrap();
+    let url = nats.url();
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    let config_file = home.join("plugins/hostile/config.yaml");
+    install(&home, None, &configurable(work.path()));
+    // Offline: saved to the file, read at start.
+    rosey_ok(
+        &home,
+        None,
+        &["plugin", "config", "hostile", "set", "greeting=offline"],
+    );
+    rosey_ok(&home, Some(&url), &["start"]);
+    let _stop = StopOnDrop(&home);
+    let mut bot = BotCore::connect(&url).await;
+    assert_eq!(
+        bot.ask("!hostile config greeting").await.text,
+        "\"offline\""
+    );
+    assert_eq!(
+        bot.ask("!hostile config times").await.text,
+        "1",
+        "the default"
+    );
+
+    let out = rosey_ok(
+        &home,
+        Some(&url),
+        &[
+            "plugin",
+            "config",
+            "hostile",
+            "set",
+            "greeting=hi",
+            "times=3",
+        ],
+    );
+    assert!(out.contains("changed: greeting, times"), "{out}");
+    assert_eq!(bot.ask("!hostile config greeting").await.text, "\"hi\"");
+    assert_eq!(
+        bot.ask("!hostile config times").await.text,
+        "3",
+        "typed as a number"
+    );
+    assert_eq!(
+        bot.ask("!hostile config-changed").await.text,
+        "greeting,times"
+    );
+
+    // Invalid values never reach the file or the plugin.
+    let before = std::fs::read_to_string(&config_file).unwrap();
+    for (args, expect) in [
+        (vec!["set", "times=0"], "times"),
+        (vec!["set", "times=many"], "times"),
+        (vec!["set", "nope=1"], "nope"),
+        (vec!["set", "greeting"], "KEY=VALUE"),
+    ] {
+        let mut argv = vec!["plugin", "config", "hostile"];
+        argv.extend(args.iter().copied());
+        let out = rosey(&home, Some(&url), &argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert_eq!(std::fs::read_to_string(&config_file).unwrap(), before);
+    }
+    assert_eq!(bot.ask("!hostile config times").await.text, "3");
+
+    // The plugin may refuse a valid value: the file is put back.
+    let refused = rosey(
+        &home,
+        Some(&url),
+        &["plugin", "config", "hostile", "set", "greeting=refuse me"],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the plugin refused it"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&config_file).unwrap(), before);
+    assert_eq!(bot.ask("!hostile config greeting").await.text, "\"hi\"");
+
+    // Secrets: never in errors, `show`, or the logs; `get` gives them.
+    let short = rosey(
+        &home,
+        Some(&url),
+        &["plugin", "config", "hostile", "set", "api_key=short"],
+    );
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        stderr.contains("api_key") && !stderr.contains("short\""),
+        "{stderr}"
+    );
+    rosey_ok(
+        &home,
+        Some(&url),
+        &["plugin", "config", "hostile", "set", "api_key=s3cret-value"],
+    );
+    let shown = rosey_ok(&home, None, &["plugin", "config", "hostile"]);
+    assert!(
+        shown.contains("<secret>") && !shown.contains("s3cret-value"),
+        "{shown}"
+    );
+    let json = rosey_ok(
+        &home,
+        None,
+        &["plugin", "config", "hostile", "--output", "json"],
+    );
+    assert!(!json.contains("s3cret-value"), "{json}");
+    let got = rosey_ok(
+        &home,
+        None,
+        &["plugin", "config", "hostile", "get", "api_key"],
+    );
+    assert_eq!(got.trim(), "\"s3cret-value\"");
+    assert_eq!(
+        bot.ask("!hostile config api_key").await.text,
+        "\"s3cret-value\""
+    );
+
+    // edit: an invalid draft is discarded (no terminal to ask again), a
+    // valid one is applied.
+    let before = std::fs::read_to_string(&config_file).unwrap();
+    let bad = editor_script(work.path(), "bad-editor", "greeting: [not, a, string]\n");
+    let out = rosey_with_editor(&home, &bad, &["plugin", "config", "hostile", "edit"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("greeting") && stderr.contains("not changed"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&config_file).unwrap(), before);
+    let good = editor_script(
+        work.path(),
+        "good-editor",
+        "# edited by hand\ngreeting: edited\napi_key: s3cret-value\n",
+    );
+    let out = rosey_with_editor(&home, &good, &["plugin", "config", "hostile", "edit"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bot.ask("!hostile config greeting").await.text, "\"edited\"");
+    assert_eq!(
+        bot.ask("!hostile config times").await.text,
+        "1",
+        "back to the default"
+    );
+    assert!(
+        std::fs::read_to_string(&config_file)
+            .unwrap()
+            .starts_with("# edited by hand")
+    );
+
+    rosey_ok(&home, None, &["stop"]);
+    for log in ["logs/host.log", "logs/plugins/hostile.log"] {
+        let text = std::fs::read_to_string(home.join(log)).unwrap_or_default();
+        let leaks: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("s3cret-value"))
+            .collect();
+        assert!(leaks.is_empty(), "{log} has the secret: {leaks:?}");
+    }
+}

@@ -130,6 +130,18 @@ fn cases(dir: &Path) -> Vec<Case> {
             passes: false,
         },
         Case {
+            name: "a config_schema that is not a JSON Schema",
+            file: archive(
+                dir,
+                "schema-invalid.roseyplug",
+                &quote(|y| {
+                    y + "config_schema:\n  type: object\n  properties:\n    max: { type: integr }\n"
+                }),
+            ),
+            expect: vec![("R040", "config_schema")],
+            passes: false,
+        },
+        Case {
             name: "a permission the component never uses (warning only)",
             file: archive(
                 dir,

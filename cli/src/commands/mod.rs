@@ -8,6 +8,7 @@ mod dev;
 mod doctor;
 mod logs;
 mod plugin;
+mod plugin_config;
 mod service;
 mod version;
 

@@ -66,6 +66,9 @@ pub enum PluginCommand {
     Disable(Name),
     /// Remove a plugin and ALL its data (database, files, config).
     Remove(Remove),
+    /// Show or change a plugin's configuration (config.yaml, checked against
+    /// its config_schema; a running plugin gets changes at once).
+    Config(super::plugin_config::PluginConfig),
 }
 
 #[derive(Debug, Args)]
@@ -139,11 +142,12 @@ impl PluginCommand {
             Self::Enable(name) => set_enabled(ctx, &name.name, true),
             Self::Disable(name) => set_enabled(ctx, &name.name, false),
             Self::Remove(remove) => remove.run(ctx),
+            Self::Config(config) => config.run(ctx),
         }
     }
 }
 
-fn parse_name(name: &str) -> Result<PluginName> {
+pub(super) fn parse_name(name: &str) -> Result<PluginName> {
     name.parse::<PluginName>()
         .map_err(|e| anyhow::anyhow!("{e}"))
 }

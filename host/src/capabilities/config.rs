@@ -5,10 +5,10 @@ use crate::runtime::state::PluginState;
 
 impl Host for PluginState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.ctx.config.get(&key).map(|v| v.to_string()))
+        Ok(self.ctx.config().get(&key).map(|v| v.to_string()))
     }
 
     async fn get_all(&mut self) -> wasmtime::Result<String> {
-        Ok(serde_json::Value::Object(self.ctx.config.clone()).to_string())
+        Ok(serde_json::Value::Object((*self.ctx.config()).clone()).to_string())
     }
 }

@@ -66,6 +66,14 @@ pub enum Request {
         /// The plugin.
         name: String,
     },
+    /// Replace a plugin's config.yaml (checked against its schema) and
+    /// give the running plugin the change.
+    Configure {
+        /// The plugin.
+        name: String,
+        /// The new config.yaml text.
+        text: String,
+    },
     /// Swap in the restore the CLI verified and staged in `run/restore/`.
     Restore,
     /// Revert a plugin's last `steps` migrations (it is left disabled).
@@ -75,6 +83,26 @@ pub enum Request {
         /// How many.
         steps: usize,
     },
+}
+
+impl Request {
+    /// What to log about the request: the operation and its plugin or file,
+    /// never the contents it carries (a config may hold secrets).
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Ping => "ping".into(),
+            Self::Restore => "restore".into(),
+            Self::Install { path, .. } => format!("install {}", path.display()),
+            Self::Update { path, .. } => format!("update {}", path.display()),
+            Self::Approve { name, .. } => format!("approve {name}"),
+            Self::Remove { name } => format!("remove {name}"),
+            Self::Enable { name } => format!("enable {name}"),
+            Self::Disable { name } => format!("disable {name}"),
+            Self::Migrate { name } => format!("migrate {name}"),
+            Self::Rollback { name, steps } => format!("rollback {name} {steps}"),
+            Self::Configure { name, .. } => format!("configure {name}"),
+        }
+    }
 }
 
 /// The host's answer.

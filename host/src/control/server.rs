@@ -81,7 +81,7 @@ async fn answer(stream: UnixStream, control: &Control, owner: u32) -> Result<()>
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply::Failed(format!("malformed control request: {e}")),
         Ok(request) => {
-            tracing::info!(?request, "control request");
+            tracing::info!(request = %request.summary(), "control request");
             let result = dispatch(control, request).await;
             control.refresh_status();
             match result {
@@ -107,6 +107,7 @@ async fn dispatch(control: &Control, request: Request) -> Result<super::Outcome>
         Request::Disable { name } => control.disable(&name).await,
         Request::Migrate { name } => control.migrate(&name).await,
         Request::Restore => control.restore().await,
+        Request::Configure { name, text } => control.configure(&name, &text).await,
         Request::Rollback { name, steps } => control.rollback(&name, steps).await,
     }
 }

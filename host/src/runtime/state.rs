@@ -34,8 +34,9 @@ pub struct PluginContext {
     pub stats: Arc<PluginStats>,
     /// Its log.
     pub log: Arc<PluginLog>,
-    /// Its configuration, as a JSON object.
-    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Its configuration, as a JSON object (replaced whole when the
+    /// operator changes it; see [`PluginContext::config`]).
+    config: std::sync::RwLock<Arc<serde_json::Map<String, serde_json::Value>>>,
     /// Which hosts it may reach over HTTP (only used with `http_requests`).
     pub http: HttpPolicy,
     /// The deadline of the call in progress (read by the SQL progress handler).
@@ -73,13 +74,33 @@ impl PluginContext {
             bus,
             stats,
             log,
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
             http,
             deadline: Arc::new(Deadline::new()),
             publish_bucket: Mutex::new(TokenBucket::new(limits_rate)),
             over_quota: AtomicBool::new(false),
             db: Mutex::new(None),
         }
+    }
+
+    /// Its configuration as of now.
+    pub fn config(&self) -> Arc<serde_json::Map<String, serde_json::Value>> {
+        match self.config.read() {
+            Ok(config) => Arc::clone(&config),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replace its configuration; returns the one it had.
+    pub fn replace_config(
+        &self,
+        config: Arc<serde_json::Map<String, serde_json::Value>>,
+    ) -> Arc<serde_json::Map<String, serde_json::Value>> {
+        let mut slot = match self.config.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::mem::replace(&mut *slot, config)
     }
 
     /// The context of the next version of this plugin (an update): new
@@ -102,7 +123,7 @@ impl PluginContext {
             bus: self.bus.clone(),
             stats: Arc::clone(&self.stats),
             log: Arc::clone(&self.log),
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
             http,
             deadline: Arc::new(Deadline::new()),
             publish_bucket: Mutex::new(TokenBucket::new(limits_rate)),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use super::runner::{Event, Upgrade};
+use super::runner::{Event, Reconfigure, Upgrade};
 use super::status::{Lifecycle, LiveState};
 use super::{PluginHandle, Shared, halt, launch, reschedule, subscribe};
 use crate::backup;
@@ -20,6 +20,7 @@ use crate::capabilities::http::HttpPolicy;
 use crate::install;
 use crate::migrations;
 use crate::package::{Package, PluginName};
+use crate::plugin_config;
 use crate::registry::Registry;
 use crate::update::{self, Changes};
 
@@ -406,6 +407,68 @@ impl Control {
         })
     }
 
+    /// Replace `name`'s `config.yaml` with `text`, checked against its
+    /// schema first. A running plugin gets the new configuration through
+    /// `on-config-changed`; if it refuses, the file is put back.
+    pub async fn configure(&self, name: &str, text: &str) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let (name, handle) = self.handle(name)?;
+        let home = self.shared.config.home.clone();
+        let manifest = handle.installed.manifest()?;
+        let change = plugin_config::prepare(&home, &manifest, text)?;
+        let keys = change.keys.clone();
+        if keys.is_empty() && !change.text_differs {
+            return Ok(Outcome {
+                message: format!("{name}'s configuration is unchanged"),
+                plugin: Some(name.to_string()),
+                ..Outcome::default()
+            });
+        }
+        change.save()?;
+        let mailbox = handle.mailbox.clone().filter(|_| handle.serving());
+        let Some(mailbox) = mailbox.filter(|_| !keys.is_empty()) else {
+            return Ok(Outcome {
+                message: format!(
+                    "Saved {name}'s configuration (changed: {}); it is {}, and reads it \
+                     when it starts",
+                    list_or_none(&keys),
+                    handle.live.state()
+                ),
+                plugin: Some(name.to_string()),
+                ..Outcome::default()
+            });
+        };
+        let (tx, rx) = oneshot::channel();
+        let event = Event::Configure(
+            Box::new(Reconfigure {
+                config: Arc::new(change.config.clone()),
+                keys: keys.clone(),
+            }),
+            tx,
+        );
+        let answer = match mailbox.send(event).await {
+            Ok(()) => tokio::time::timeout(Duration::from_secs(60), rx)
+                .await
+                .map_err(|_| "the plugin did not answer within 60 s".to_owned())
+                .and_then(|r| r.map_err(|_| "the plugin stopped".to_owned()))
+                .and_then(|r| r),
+            Err(_) => Err("the plugin stopped".to_owned()),
+        };
+        if let Err(why) = answer {
+            change.undo()?;
+            bail!("{why}; {name}'s config.yaml is as it was");
+        }
+        Ok(Outcome {
+            message: format!(
+                "{name} applied the new configuration (changed: {})",
+                keys.join(", ")
+            ),
+            plugin: Some(name.to_string()),
+            state: Some(handle.live.state().to_string()),
+            ..Outcome::default()
+        })
+    }
+
     /// Swap in the restore staged in `run/restore/` (see
     /// [`crate::backup`]): its plugins are stopped, replaced, and started
     /// again as the backup's host.db says (enabled or not).
@@ -469,6 +532,14 @@ impl Control {
             (state, None) => format!("; {name} is {state}"),
             (state, Some(why)) => format!("; {name} is {state}: {why}"),
         }
+    }
+}
+
+fn list_or_none(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "nothing".into()
+    } else {
+        keys.join(", ")
     }
 }
 

@@ -45,6 +45,19 @@ pub enum Event {
     /// Answered once every event before it has been handled (and the first
     /// instance has been started).
     Barrier(oneshot::Sender<()>),
+    /// The operator changed the configuration: the new one, checked
+    /// against the schema, and the keys that changed. The plugin's
+    /// `on-config-changed` runs; if it refuses (or crashes), the old
+    /// configuration stays and the answer says why.
+    Configure(Box<Reconfigure>, oneshot::Sender<Result<(), String>>),
+}
+
+/// A new configuration for a running plugin.
+pub struct Reconfigure {
+    /// The whole effective configuration.
+    pub config: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// The top-level keys that changed.
+    pub keys: Vec<String>,
 }
 
 /// A staged update for a runner to swap in between two events.
@@ -227,6 +240,31 @@ impl Runner {
                 Event::Barrier(done) => {
                     let _ = done.send(());
                 }
+                Event::Configure(change, done) => {
+                    let Reconfigure { config, keys } = *change;
+                    let old = self.ctx.replace_config(config);
+                    let result = self.on_config_changed(keys.clone()).await;
+                    let answer = match result {
+                        Ok(()) => {
+                            self.crashes.succeeded();
+                            self.ctx
+                                .log
+                                .info(&format!("configuration changed: {}", keys.join(", ")));
+                            Ok(())
+                        }
+                        Err(failure) => {
+                            self.ctx.replace_config(old);
+                            self.report(&failure, "on-config-changed");
+                            Err(match failure {
+                                Failure::Guest(why) => format!("the plugin refused it: {why}"),
+                                Failure::Crashed(why) | Failure::Unavailable(why) => {
+                                    format!("the plugin failed on it: {why}")
+                                }
+                            })
+                        }
+                    };
+                    let _ = done.send(answer);
+                }
             }
         }
         self.shutdown().await;
@@ -243,6 +281,13 @@ impl Runner {
         let ctx = Arc::clone(&self.ctx);
         let instance = self.instance().await?;
         let (started, outcome) = guarded_call!(instance, &ctx, call_on_schedule, name)?;
+        self.finish_call(started, outcome)?.map_err(Failure::Guest)
+    }
+
+    async fn on_config_changed(&mut self, keys: Vec<String>) -> Result<(), Failure> {
+        let ctx = Arc::clone(&self.ctx);
+        let instance = self.instance().await?;
+        let (started, outcome) = guarded_call!(instance, &ctx, call_on_config_changed, &keys)?;
         self.finish_call(started, outcome)?.map_err(Failure::Guest)
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rosey_sdk::prelude::*;
 
-const USAGE: &str = "Usage: !hostile <ping|spin|spin-import|bomb|recurse|trap|escape|write|\
+const USAGE: &str = "Usage: !hostile <ping|config <key>|config-changed|spin|spin-import|bomb|recurse|trap|escape|write|\
 read-asset|sql-attach|sql-loadext|sql-pragma|sql-vacuum|sql-cte|publish <subject>|flood|connect <addr>|impersonate|request <subject>|\
 big-payload <bytes>|big-query|kv-big|fill-disk <MiB>|print|log-flood|sleep <ms>>";
 
@@ -42,6 +42,15 @@ impl Plugin for Hostile {
         Ok(())
     }
 
+    /// Refuses a `greeting` of "refuse me"; otherwise remembers which keys
+    /// changed (in kv as `config-changed`), for the config tests.
+    fn on_config_changed(keys: Vec<String>) -> Result<()> {
+        if config::get::<String>("greeting")?.as_deref() == Some("refuse me") {
+            bail!("a greeting of \"refuse me\" is refused");
+        }
+        kv::set("config-changed", keys.join(","))
+    }
+
     fn on_schedule(name: &str) -> Result<()> {
         bus::publish("rosey.plugins.hostile.tick", name)?;
         Ok(())
@@ -50,6 +59,11 @@ impl Plugin for Hostile {
     fn on_command(cmd: Command) -> Result<Option<String>> {
         let reply = match (cmd.arg(0).unwrap_or(""), cmd.arg(1)) {
             ("ping", _) => "pong".to_owned(),
+            ("config", Some(key)) => config::get_raw(key).unwrap_or_else(|| "unset".into()),
+            ("config-changed", _) => match kv::get("config-changed")? {
+                Some(keys) => String::from_utf8_lossy(&keys).into_owned(),
+                None => "never".into(),
+            },
             ("spin", _) => spin(),
             ("spin-import", _) => spin_import(),
             ("bomb", _) => bomb(),
