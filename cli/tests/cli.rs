@@ -224,3 +224,39 @@ fn clean_keeps_data_unless_told_and_all_asks_first() {
     assert!(out.status.success(), "{out:?}");
     assert!(!plugin.exists());
 }
+
+#[test]
+fn a_broken_config_stops_start_and_restart_with_its_line() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("rosey.yaml"), "metrics: [1\n").unwrap();
+    for args in [
+        &["start"][..],
+        &["restart", "host"],
+        &["start", "--foreground"],
+    ] {
+        let out = rosey(home.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("rosey.yaml:1:10: ") && stderr.contains("rosey config edit"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!home.path().join("run/host.pid").exists());
+    assert!(!home.path().join("run/nats.pid").exists());
+    // doctor reports it as an error, with the fix.
+    let out = rosey(home.path(), &["doctor", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "config")
+        .unwrap()
+        .clone();
+    assert_eq!(check["verdict"], "error", "{check}");
+    assert!(
+        check["fix"].as_str().unwrap().contains("rosey config edit"),
+        "{check}"
+    );
+}
