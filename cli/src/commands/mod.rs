@@ -2,6 +2,7 @@
 
 mod chat;
 mod clean;
+mod config;
 mod dev;
 mod doctor;
 mod logs;
@@ -89,6 +90,9 @@ enum Command {
     /// Delete logs, compiled code and install leftovers (and, with --all,
     /// every plugin's data).
     Clean(clean::Clean),
+    /// Show, check and edit the host's settings file, rosey.yaml.
+    #[command(subcommand, after_help = config::EXAMPLES)]
+    Config(config::ConfigCommand),
 }
 
 /// What every command gets: the parsed global options and the host's
@@ -216,6 +220,7 @@ impl Cli {
             Command::Version => version::run(ctx),
             Command::Doctor => doctor::run(ctx),
             Command::Clean(clean) => clean.run(ctx),
+            Command::Config(command) => command.run(ctx),
         }
     }
 }
