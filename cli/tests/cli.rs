@@ -362,8 +362,10 @@ fn config_validate_gives_line_and_column_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(":2:3: unknown key \"crash_windw\" in supervision; valid keys: ")
-            && stdout.contains("crash_window"),
+        stdout.contains(
+            ":2:3: unknown key \"crash_windw\" in supervision (did you mean \"crash_window\"?); \
+             valid keys: "
+        ),
         "{stdout}"
     );
     std::fs::write(&other, "supervision:\n  crash_window: 5m\n").unwrap();

@@ -588,6 +588,8 @@ fn unknown_key(message: &str) -> Option<String> {
     let normalized = name.replace('-', "_").to_ascii_lowercase();
     if normalized != name && valid.contains(&normalized.as_str()) {
         text.push_str(&format!(" (did you mean {normalized:?}?)"));
+    } else if let Some(near) = closest(&normalized, &valid) {
+        text.push_str(&format!(" (did you mean {near:?}?)"));
     } else if let Some(home) = KEYS
         .iter()
         .find(|k| k.name.rsplit('.').next() == Some(normalized.as_str()) && k.name != normalized)
@@ -596,6 +598,35 @@ fn unknown_key(message: &str) -> Option<String> {
     }
     text.push_str(&format!("; valid keys: {}", valid.join(", ")));
     Some(text)
+}
+
+/// The candidate nearest to `name`, if it is near enough to be a typo.
+fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (name.chars().count() / 4).clamp(1, 3);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), *c))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance, counting characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            let delete = previous[j + 1] + 1;
+            let insert = current[j] + 1;
+            current.push(substitute.min(delete).min(insert));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// Backticks become quotes, control characters go, length is capped.
@@ -1466,13 +1497,19 @@ supervision:
     fn unknown_keys_are_named_with_the_valid_ones() {
         assert_eq!(
             error("log: info\nsupervison:\n  crash_window: 5m\n"),
-            "/h/rosey.yaml:2:1: unknown key \"supervison\"; valid keys: nats_url, \
-             command_prefix, metrics, log, http, supervision"
+            "/h/rosey.yaml:2:1: unknown key \"supervison\" (did you mean \"supervision\"?); \
+             valid keys: nats_url, command_prefix, metrics, log, http, supervision"
         );
         assert_eq!(
             error("supervision:\n  crash_windows: 5m\n"),
-            "/h/rosey.yaml:2:3: unknown key \"crash_windows\" in supervision; valid keys: \
-             restart_backoff, restart_backoff_max, quarantine_after, crash_window"
+            "/h/rosey.yaml:2:3: unknown key \"crash_windows\" in supervision (did you mean \
+             \"crash_window\"?); valid keys: restart_backoff, restart_backoff_max, \
+             quarantine_after, crash_window"
+        );
+        assert_eq!(
+            error("bananas: 1\n"),
+            "/h/rosey.yaml:1:1: unknown key \"bananas\"; valid keys: nats_url, \
+             command_prefix, metrics, log, http, supervision"
         );
         let moved = error("quarantine_after: 3\n");
         assert!(
