@@ -20,6 +20,34 @@ impl Drop for Draft {
     }
 }
 
+/// Why an edited file is not valid, and where, if known (1-based line and
+/// column of the text as checked, without the notes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// What is wrong.
+    pub message: String,
+    /// Line and column.
+    pub at: Option<(usize, usize)>,
+}
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Self {
+        Self { message, at: None }
+    }
+}
+
+impl Invalid {
+    /// The message with its position, lines shifted by `shift`.
+    fn describe(&self, shift: usize) -> String {
+        match self.at {
+            Some((line, column)) => {
+                format!("line {}, column {column}: {}", line + shift, self.message)
+            }
+            None => self.message.clone(),
+        }
+    }
+}
+
 /// Open a draft of `real` (a private file beside it holding `text`) in `$VISUAL`,
 /// `$EDITOR` or `vi`, and check the result with `check` (which returns why
 /// it is invalid). While it is invalid, the error is shown and, on a
@@ -30,7 +58,7 @@ pub fn edit_until_valid(
     real: &Path,
     text: &str,
     what: &str,
-    check: impl Fn(&str) -> Result<(), String>,
+    check: impl Fn(&str) -> Result<(), Invalid>,
 ) -> Result<Option<String>> {
     let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let guard = Draft(real.with_file_name(format!(".edit-{}-{name}", std::process::id())));
@@ -46,7 +74,7 @@ pub fn edit_until_valid(
             Ok(()) if body == text => return Ok(None),
             Ok(()) => return Ok(Some(body)),
             Err(why) => {
-                eprintln!("The edited {what} is not valid:\n{why}");
+                eprintln!("The edited {what} is not valid: {}", why.describe(0));
                 if !std::io::stdin().is_terminal() {
                     bail!(
                         "{what} was not changed (there is no terminal to ask whether to edit again)"
@@ -93,10 +121,14 @@ pub fn run_editor(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// `body` with the error as notes at the top.
-pub fn with_notes(body: &str, what: &str, why: &str) -> String {
+/// `body` with the error as notes at the top, its line counted in the
+/// text as the operator sees it (notes included).
+pub fn with_notes(body: &str, what: &str, why: &Invalid) -> String {
+    let why_lines = why.describe(0).lines().count().max(1);
+    // The heading, the error's lines and the closing note.
+    let shift = 1 + why_lines + 1;
     let mut out = format!("{NOTE_MARK}{what} was not saved, because it is not valid:\n");
-    for line in why.lines() {
+    for line in why.describe(shift).lines() {
         out.push_str(&format!("{NOTE_MARK}  {line}\n"));
     }
     out.push_str(&format!(
@@ -123,9 +155,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notes_come_off_again() {
+    fn notes_point_at_the_line_as_shown_and_come_off_again() {
+        let body = "log: info\nsupervision:\n  nope: 1\n";
+        let why = Invalid {
+            message: "unknown key".into(),
+            at: Some((3, 3)),
+        };
+        let shown = with_notes(body, "rosey.yaml", &why);
+        let line = shown.lines().nth(1).unwrap();
+        assert!(
+            line.starts_with("#!   line 6, column 3: unknown key"),
+            "{line}"
+        );
+        assert_eq!(shown.lines().nth(5), Some("  nope: 1"), "line 6 as shown");
+        assert_eq!(without_notes(&shown), body);
+
         let body = "a: 1\n#! not a note here\n";
-        let noted = with_notes(body, "config.yaml", "a: must be\ntwo lines");
+        let noted = with_notes(
+            body,
+            "config.yaml",
+            &Invalid::from("a: must be\ntwo lines".to_owned()),
+        );
         assert!(noted.starts_with(NOTE_MARK));
         assert_eq!(without_notes(&noted), body);
         assert_eq!(without_notes(body), body);

@@ -8,17 +8,16 @@ mod process;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use commands::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     if cli.only_prints() {
         die_quietly_on_a_closed_pipe();
     }
-    init_logging(cli.log_default());
-    match cli.run() {
+    let ctx = cli.context();
+    init_logging(&cli.log_filter(&ctx), cli.log_default());
+    match cli.run(ctx) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -42,10 +41,11 @@ fn die_quietly_on_a_closed_pipe() {
     }
 }
 
-/// Logs go to stderr; `ROSEY_LOG` (an `EnvFilter` directive such as
-/// `debug` or `rosey_host=trace`) overrides the command's default.
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROSEY_LOG")
+/// Logs go to stderr, through `filter` (an `EnvFilter` directive such as
+/// `debug` or `rosey_host=trace`: ROSEY_LOG, or the host's `log` setting),
+/// or the command's default if it does not parse.
+fn init_logging(filter: &str, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

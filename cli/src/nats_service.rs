@@ -31,9 +31,11 @@ pub fn running(home: &RoseyHome) -> Option<(u32, String)> {
 /// whether it was started now.
 pub fn ensure(ctx: &Context) -> Result<(u32, String, bool)> {
     if let Some(url) = &ctx.nats_url {
-        bail!(
-            "NATS is external here ({url}, from --nats-url or ROSEY_NATS_URL); there is nothing to start"
-        );
+        let from = match &ctx.settings {
+            Ok(settings) => settings.nats_url.source.to_string(),
+            Err(_) => "--nats-url or ROSEY_NATS_URL".into(),
+        };
+        bail!("NATS is external here ({url}, from {from}); there is nothing to start");
     }
     if let Some((pid, url)) = running(&ctx.home) {
         return Ok((pid, url, false));

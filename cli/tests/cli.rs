@@ -224,3 +224,319 @@ fn clean_keeps_data_unless_told_and_all_asks_first() {
     assert!(out.status.success(), "{out:?}");
     assert!(!plugin.exists());
 }
+
+/// `rosey` with extra environment variables.
+fn rosey_env(home: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rosey"));
+    command
+        .args(args)
+        .env("ROSEY_HOME", home)
+        .env_remove("ROSEY_NATS_URL")
+        .env_remove("ROSEY_QUARANTINE_AFTER")
+        .env_remove("ROSEY_CRASH_WINDOW")
+        .env_remove("ROSEY_LOG")
+        .env_remove("VISUAL")
+        .stdin(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn config_show_layers_file_env_and_flag_and_says_where_each_came_from() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("rosey.yaml"),
+        "nats_url: nats://127.0.0.1:4001\n\
+         command_prefix: \"?\"\n\
+         supervision:\n  quarantine_after: 3\n  crash_window: 5m\n",
+    )
+    .unwrap();
+    let file = home.path().join("rosey.yaml");
+    let out = rosey_env(
+        home.path(),
+        &[
+            ("ROSEY_QUARANTINE_AFTER", "4"),
+            ("ROSEY_NATS_URL", "nats://127.0.0.1:4002"),
+        ],
+        &[
+            "config",
+            "show",
+            "--nats-url",
+            "nats://127.0.0.1:4003",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let setting = |key: &str| {
+        report["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap()
+            .clone()
+    };
+    // flag > env > file
+    assert_eq!(setting("nats_url")["value"], "nats://127.0.0.1:4003");
+    assert_eq!(setting("nats_url")["source"], "flag");
+    assert_eq!(setting("nats_url")["origin"], "--nats-url");
+    // env > file
+    assert_eq!(setting("supervision.quarantine_after")["value"], 4);
+    assert_eq!(setting("supervision.quarantine_after")["source"], "env");
+    assert_eq!(
+        setting("supervision.quarantine_after")["origin"],
+        "ROSEY_QUARANTINE_AFTER"
+    );
+    // file > default, with the line
+    assert_eq!(setting("supervision.crash_window")["value"], "5m");
+    assert_eq!(setting("supervision.crash_window")["source"], "file");
+    assert_eq!(
+        setting("supervision.crash_window")["origin"],
+        format!("{}:5", file.display())
+    );
+    assert_eq!(setting("command_prefix")["value"], "?");
+    // default
+    assert_eq!(setting("supervision.restart_backoff")["value"], "100ms");
+    assert_eq!(setting("supervision.restart_backoff")["source"], "default");
+
+    // The table says the same.
+    let out = rosey_env(
+        home.path(),
+        &[("ROSEY_QUARANTINE_AFTER", "4")],
+        &["config", "show"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("nats_url").contains(&format!("file ({}:1)", file.display())),
+        "{text}"
+    );
+    assert!(
+        line("supervision.quarantine_after").ends_with("env (ROSEY_QUARANTINE_AFTER)"),
+        "{text}"
+    );
+    assert!(line("log").ends_with("default"), "{text}");
+}
+
+#[test]
+fn config_validate_gives_line_and_column_and_exits_1() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("rosey.yaml");
+    // No file: the defaults, which are valid.
+    let out = rosey(home.path(), &["config", "validate"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+
+    std::fs::write(&file, "log: info\nsupervision:\n  quarantine_after: 0\n").unwrap();
+    let out = rosey(home.path(), &["config", "validate"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}:3:21: ", file.display())) && stdout.contains("at least 1"),
+        "{stdout}"
+    );
+    let out = rosey(home.path(), &["config", "validate", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["errors"][0]["line"], 3);
+    assert_eq!(report["errors"][0]["column"], 21);
+
+    // Another file, with an unknown key: named, with the valid ones.
+    let other = home.path().join("other.yaml");
+    std::fs::write(&other, "supervision:\n  crash_windw: 5m\n").unwrap();
+    let out = rosey(
+        home.path(),
+        &["config", "validate", other.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            ":2:3: unknown key \"crash_windw\" in supervision (did you mean \"crash_window\"?); \
+             valid keys: "
+        ),
+        "{stdout}"
+    );
+    std::fs::write(&other, "supervision:\n  crash_window: 5m\n").unwrap();
+    let out = rosey(
+        home.path(),
+        &["config", "validate", other.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+#[test]
+fn a_broken_config_stops_start_and_restart_with_its_line() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("rosey.yaml"), "metrics: [1\n").unwrap();
+    for args in [
+        &["start"][..],
+        &["restart", "host"],
+        &["start", "--foreground"],
+    ] {
+        let out = rosey(home.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("rosey.yaml:1:10: ") && stderr.contains("rosey config edit"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!home.path().join("run/host.pid").exists());
+    assert!(!home.path().join("run/nats.pid").exists());
+    // doctor reports it as an error, with the fix.
+    let out = rosey(home.path(), &["doctor", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "config")
+        .unwrap()
+        .clone();
+    assert_eq!(check["verdict"], "error", "{check}");
+    assert!(
+        check["fix"].as_str().unwrap().contains("rosey config edit"),
+        "{check}"
+    );
+}
+
+#[test]
+fn config_path_names_the_file_in_the_home() {
+    let home = tempfile::tempdir().unwrap();
+    let out = rosey(home.path(), &["config", "path"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim_end(),
+        home.path().join("rosey.yaml").to_str().unwrap()
+    );
+}
+
+/// An "editor": a shell script that writes `content` over the file it is
+/// given.
+fn editor(dir: &std::path::Path, content: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("editor-{}.sh", content.len()));
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ncat > \"$1\" <<'EOF'\n{content}EOF\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn config_edit_saves_a_valid_file_and_never_an_invalid_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    let file = home.join("rosey.yaml");
+
+    // Invalid, no terminal: exit 1, nothing written, no draft left.
+    let bad = editor(work.path(), "supervision:\n  quarantine_after: 0\n");
+    let out = rosey_env(
+        &home,
+        &[("EDITOR", bad.to_str().unwrap())],
+        &["config", "edit"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2, column 21"), "{stderr}");
+    assert!(stderr.contains("was not changed"), "{stderr}");
+    assert!(!file.exists());
+
+    // Valid: saved, owner-only.
+    let good = editor(work.path(), "metrics: 127.0.0.1:9464\n");
+    let out = rosey_env(
+        &home,
+        &[("EDITOR", good.to_str().unwrap())],
+        &["config", "edit"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Saved"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "metrics: 127.0.0.1:9464\n"
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Invalid over an existing file: the file is unchanged.
+    let out = rosey_env(
+        &home,
+        &[("EDITOR", bad.to_str().unwrap())],
+        &["config", "edit"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "metrics: 127.0.0.1:9464\n"
+    );
+
+    // Valid again: replaced; the draft is gone.
+    let other = editor(work.path(), "supervision:\n  crash_window: 5m\n");
+    let out = rosey_env(
+        &home,
+        &[("EDITOR", other.to_str().unwrap())],
+        &["config", "edit"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "supervision:\n  crash_window: 5m\n"
+    );
+    let names: Vec<String> = std::fs::read_dir(&home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".rosey.yaml")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn config_edit_starts_new_files_from_the_template() {
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    // An editor that keeps a copy of what it was shown.
+    let seen = work.path().join("seen.yaml");
+    let script = work.path().join("look.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncp \"$1\" {}\n", seen.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = rosey_env(
+        &home,
+        &[("EDITOR", script.to_str().unwrap())],
+        &["config", "edit"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes"));
+    assert!(!home.join("rosey.yaml").exists());
+    let template = std::fs::read_to_string(&seen).unwrap();
+    for key in [
+        "#nats_url:",
+        "#command_prefix:",
+        "#quarantine_after: 5",
+        "#crash_window: 60s",
+    ] {
+        assert!(template.contains(key), "{key}: {template}");
+    }
+}

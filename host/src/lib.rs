@@ -12,6 +12,7 @@
 //! - [`validate`]: `rosey plugin validate`, for authors and CI;
 //! - [`control`]: the local control channel the CLI uses on a running host;
 //! - [`registry`]: `host.db`, what is installed and enabled;
+//! - [`host_config`]: the host's settings, `rosey.yaml` under the environment and flags;
 //! - [`protocol`]: the NATS subjects and payloads shared with the bot core;
 //! - [`nats`]: the managed local `nats-server`.
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod backup;
 pub mod capabilities;
 pub mod control;
 pub mod home;
+pub mod host_config;
 pub mod install;
 pub mod logfile;
 pub mod migrations;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use rosey_host::control::Request;
 use rosey_host::control::client::ControlClient;
+use rosey_host::host_config::Source;
 use rosey_host::nats::NATS_SERVER_ENV;
 use rosey_host::registry::Registry;
 use rosey_host::supervisor::status::Lifecycle;
@@ -66,6 +67,7 @@ impl Checks {
 pub fn run(ctx: &Context) -> Result<()> {
     let mut checks = Checks::default();
     home(ctx, &mut checks);
+    config(ctx, &mut checks);
     nats(ctx, &mut checks);
     host(ctx, &mut checks);
     plugins(ctx, &mut checks);
@@ -171,6 +173,31 @@ fn home(ctx: &Context, checks: &mut Checks) {
     }
 }
 
+/// rosey.yaml and the ROSEY_* variables: a host can start with them.
+fn config(ctx: &Context, checks: &mut Checks) {
+    match &ctx.settings {
+        Ok(settings) if settings.file_exists => {
+            let set = settings
+                .entries()
+                .iter()
+                .filter(|e| e.source.kind() == "file")
+                .count();
+            checks.ok(
+                "config",
+                format!(
+                    "{} is valid ({set} setting(s) from it; `rosey config show`)",
+                    settings.file.display()
+                ),
+            );
+        }
+        Ok(_) => checks.ok(
+            "config",
+            "no rosey.yaml: defaults, environment and flags (`rosey config show`)",
+        ),
+        Err(e) => checks.add("config", Verdict::Error, e.to_string(), Some(e.fix())),
+    }
+}
+
 fn nats(ctx: &Context, checks: &mut Checks) {
     if let Some(url) = &ctx.nats_url {
         let reachable = url
@@ -183,11 +210,21 @@ fn nats(ctx: &Context, checks: &mut Checks) {
         if reachable {
             checks.ok("nats", format!("external server {url} accepts connections"));
         } else {
+            let instead = match ctx.settings.as_ref().map(|s| &s.nats_url.source) {
+                Ok(Source::File { .. }) => {
+                    "remove nats_url from rosey.yaml (`rosey config edit`)".to_owned()
+                }
+                Ok(Source::Flag(flag)) => format!("leave out {flag}"),
+                Ok(Source::Env(var)) => format!("unset {var}"),
+                _ => "unset ROSEY_NATS_URL".to_owned(),
+            };
             checks.add(
                 "nats",
                 Verdict::Error,
                 format!("external server {url} does not accept connections"),
-                Some("start that server, or unset ROSEY_NATS_URL to let Rosey run its own"),
+                Some(format!(
+                    "start that server, or {instead} to let Rosey run its own"
+                )),
             );
         }
         return;

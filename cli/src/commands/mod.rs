@@ -2,6 +2,7 @@
 
 mod chat;
 mod clean;
+mod config;
 mod db;
 mod db_shell;
 mod dev;
@@ -14,8 +15,10 @@ mod version;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rosey_host::home::{DEFAULT_HOME, RoseyHome};
+use rosey_host::host_config::{ConfigError, DEFAULT_LOG, Flags, Settings};
 
 use crate::output::OutputFormat;
 
@@ -44,8 +47,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "ROSEY_HOME", default_value = DEFAULT_HOME)]
     home: PathBuf,
 
-    /// An external NATS server (e.g. nats://127.0.0.1:4222). Without it,
-    /// `rosey start` runs and supervises a local nats-server.
+    /// An external NATS server (e.g. nats://127.0.0.1:4222). Without it
+    /// (or `nats_url` in rosey.yaml), `rosey start` runs and supervises a
+    /// local nats-server.
     #[arg(long, global = true, env = "ROSEY_NATS_URL")]
     nats_url: Option<String>,
 
@@ -55,6 +59,10 @@ pub struct Cli {
 
     #[command(subcommand)]
     command: Command,
+
+    /// The settings typed on the command line (see [`Cli::parse_args`]).
+    #[arg(skip)]
+    flags: Flags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,24 +96,104 @@ enum Command {
     /// Delete logs, compiled code and install leftovers (and, with --all,
     /// every plugin's data).
     Clean(clean::Clean),
+    /// Show, check and edit the host's settings file, rosey.yaml.
+    #[command(subcommand, after_help = config::EXAMPLES)]
+    Config(config::ConfigCommand),
 }
 
-/// What every command gets: the parsed global options.
+/// What every command gets: the parsed global options and the host's
+/// settings.
 pub struct Context {
     pub home: RoseyHome,
+    /// The NATS server to use (`None`: a managed one): --nats-url,
+    /// ROSEY_NATS_URL or rosey.yaml's `nats_url`. If rosey.yaml is broken,
+    /// only the first two; commands that must not ignore that call
+    /// [`Context::settings`].
     pub nats_url: Option<String>,
     pub output: OutputFormat,
+    /// Every host setting with its source, or why they cannot be read.
+    pub settings: Result<Settings, ConfigError>,
+    /// The settings typed on the command line, to hand on to a background
+    /// host (which reads rosey.yaml and inherits the environment itself).
+    pub flags: Flags,
+}
+
+impl Context {
+    /// The host's settings; an error, with its fix, if rosey.yaml (or a
+    /// ROSEY_* variable) is not valid.
+    pub fn settings(&self) -> anyhow::Result<&Settings> {
+        self.settings
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}\n  {}", e.fix()))
+    }
 }
 
 impl Cli {
+    /// Parses the command line. clap reads the flags that have a ROSEY_*
+    /// variable from the environment too; only what was typed is kept as
+    /// a flag, since [`Settings`] puts the environment below the flags and
+    /// above rosey.yaml itself.
+    pub fn parse_args() -> Self {
+        let matches = Self::command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        // A global option: clap copies it to every level.
+        cli.flags.nats_url = cli.nats_url.clone().filter(|_| typed(&matches, "nats_url"));
+        if let (Command::Start(start) | Command::Restart(start), Some((_, sub))) =
+            (&cli.command, matches.subcommand())
+        {
+            start.typed_flags(sub, &mut cli.flags);
+        }
+        cli
+    }
+
+    /// The context every command runs in: the home, the output format and
+    /// the settings resolved from rosey.yaml, the environment and flags.
+    pub fn context(&self) -> Context {
+        let home = RoseyHome::new(&self.home);
+        let settings = Settings::load(
+            &home.config_file(),
+            &rosey_host::host_config::process_env,
+            &self.flags,
+        );
+        let nats_url = match &settings {
+            Ok(settings) => settings.nats_url.value.clone(),
+            Err(_) => self.nats_url.clone(),
+        };
+        Context {
+            home,
+            nats_url,
+            output: self.output,
+            settings,
+            flags: self.flags.clone(),
+        }
+    }
+
+    /// The log filter: the host's from its settings (rosey.yaml's `log`,
+    /// or ROSEY_LOG); other commands take ROSEY_LOG, or their default.
+    pub fn log_filter(&self, ctx: &Context) -> String {
+        if self.runs_the_host()
+            && let Ok(settings) = &ctx.settings
+        {
+            return settings.log.value.clone();
+        }
+        std::env::var("ROSEY_LOG")
+            .ok()
+            .filter(|filter| !filter.is_empty())
+            .unwrap_or_else(|| self.log_default().to_owned())
+    }
+
+    /// Whether this process becomes the host (`rosey start --foreground`,
+    /// also what the background host runs).
+    fn runs_the_host(&self) -> bool {
+        matches!(&self.command, Command::Start(start) | Command::Restart(start) if start.foreground)
+    }
+
     /// The default log filter: the foreground host logs at info, the rest
     /// only warn.
     pub fn log_default(&self) -> &'static str {
         match &self.command {
-            Command::Start(start) | Command::Restart(start) if start.foreground => {
-                "info,async_nats=warn"
-            }
-            Command::Dev(_) => "info,async_nats=warn",
+            Command::Start(start) | Command::Restart(start) if start.foreground => DEFAULT_LOG,
+            Command::Dev(_) => DEFAULT_LOG,
             _ => "warn",
         }
     }
@@ -118,25 +206,34 @@ impl Cli {
         )
     }
 
-    pub fn run(self) -> anyhow::Result<()> {
-        let ctx = Context {
-            home: RoseyHome::new(self.home),
-            nats_url: self.nats_url,
-            output: self.output,
-        };
+    pub fn run(self, ctx: Context) -> anyhow::Result<()> {
+        let ctx = &ctx;
         match self.command {
-            Command::Plugin(command) => command.run(&ctx),
-            Command::Start(start) => start.run(&ctx),
-            Command::Stop(stop) => stop.run(&ctx),
-            Command::Restart(start) => service::restart(&ctx, start),
-            Command::Status => service::status(&ctx),
-            Command::Db(command) => command.run(&ctx),
-            Command::Logs(logs) => logs.run(&ctx),
-            Command::Chat(chat) => chat.run(&ctx),
-            Command::Dev(dev) => dev.run(&ctx),
-            Command::Version => version::run(&ctx),
-            Command::Doctor => doctor::run(&ctx),
-            Command::Clean(clean) => clean.run(&ctx),
+            Command::Plugin(command) => command.run(ctx),
+            Command::Start(start) => start.run(ctx),
+            Command::Stop(stop) => stop.run(ctx),
+            Command::Restart(start) => service::restart(ctx, start),
+            Command::Status => service::status(ctx),
+            Command::Db(command) => command.run(ctx),
+            Command::Logs(logs) => logs.run(ctx),
+            Command::Chat(chat) => {
+                ctx.settings()?;
+                chat.run(ctx)
+            }
+            Command::Dev(dev) => {
+                ctx.settings()?;
+                dev.run(ctx)
+            }
+            Command::Version => version::run(ctx),
+            Command::Doctor => doctor::run(ctx),
+            Command::Clean(clean) => clean.run(ctx),
+            Command::Config(command) => command.run(ctx),
         }
     }
+}
+
+/// Whether the option `id` was typed on the command line (rather than read
+/// from the environment, or absent).
+fn typed(matches: &ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
 }

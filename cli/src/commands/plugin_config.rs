@@ -117,7 +117,7 @@ impl PluginConfig {
                         .and_then(|file| {
                             config::check(&manifest, &config::effective(&manifest, &file))
                         })
-                        .map_err(|e| format!("{e:#}"))
+                        .map_err(|e| crate::editor::Invalid::from(format!("{e:#}")))
                 };
                 match crate::editor::edit_until_valid(&path, &text, "config.yaml", check)? {
                     None => {

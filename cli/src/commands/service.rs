@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use rosey_host::home::RoseyHome;
+use rosey_host::host_config::{Flags, Settings, Source};
 use rosey_host::nats::ManagedNats;
 use rosey_host::package::HumanDuration;
-use rosey_host::supervisor::policy::SupervisionPolicy;
 use rosey_host::supervisor::{Host, HostConfig};
 use serde::Serialize;
 
@@ -40,7 +40,11 @@ pub enum Service {
 #[command(after_help = "Examples:
   rosey start                 NATS and the host, in the background
   rosey restart host          a new host process; NATS (and the bot core's connection) stays up
-  rosey start --foreground    for systemd or a container: the host supervises its own nats-server")]
+  rosey start --foreground    for systemd or a container: the host supervises its own nats-server
+
+Settings come from rosey.yaml in the home (`rosey config edit`), under the
+ROSEY_* variables, under these flags; `rosey config show` lists them with
+their sources. A running host reads them when it starts.")]
 pub struct Start {
     /// What to start.
     #[arg(value_enum, default_value_t = Service::All)]
@@ -50,68 +54,39 @@ pub struct Start {
     #[arg(long)]
     pub foreground: bool,
     /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464) at /metrics.
-    /// Keep it on loopback unless you mean to expose it.
+    /// Keep it on loopback unless you mean to expose it [rosey.yaml:
+    /// metrics; default: off].
     #[arg(long, env = "ROSEY_METRICS_ADDR", value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub supervision: Supervision,
 }
 
-/// How crashing plugins are restarted and quarantined.
+/// How crashing plugins are restarted and quarantined. No clap defaults:
+/// a flag not typed leaves the setting to the environment, rosey.yaml or
+/// the built-in default (`rosey_host::host_config`), in that order.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Supervision")]
 pub struct Supervision {
     /// The pause before a plugin's second restart in a row (the first is
-    /// immediate); it doubles with each further crash.
-    #[arg(
-        long,
-        env = "ROSEY_RESTART_BACKOFF",
-        value_name = "DURATION",
-        default_value = "100ms"
-    )]
-    restart_backoff: HumanDuration,
-    /// The longest pause between restarts.
-    #[arg(
-        long,
-        env = "ROSEY_RESTART_BACKOFF_MAX",
-        value_name = "DURATION",
-        default_value = "10s"
-    )]
-    restart_backoff_max: HumanDuration,
+    /// immediate); it doubles with each further crash [rosey.yaml:
+    /// supervision.restart_backoff; default: 100ms].
+    #[arg(long, env = "ROSEY_RESTART_BACKOFF", value_name = "DURATION")]
+    restart_backoff: Option<HumanDuration>,
+    /// The longest pause between restarts [rosey.yaml:
+    /// supervision.restart_backoff_max; default: 10s].
+    #[arg(long, env = "ROSEY_RESTART_BACKOFF_MAX", value_name = "DURATION")]
+    restart_backoff_max: Option<HumanDuration>,
     /// Crashes within --crash-window that quarantine a plugin (until
-    /// `rosey plugin enable`).
-    #[arg(long, env = "ROSEY_QUARANTINE_AFTER", value_name = "N", default_value_t = 5,
+    /// `rosey plugin enable`) [rosey.yaml: supervision.quarantine_after;
+    /// default: 5].
+    #[arg(long, env = "ROSEY_QUARANTINE_AFTER", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
-    quarantine_after: u32,
-    /// The window in which crashes are counted.
-    #[arg(
-        long,
-        env = "ROSEY_CRASH_WINDOW",
-        value_name = "DURATION",
-        default_value = "60s"
-    )]
-    crash_window: HumanDuration,
-}
-
-impl Supervision {
-    fn policy(&self) -> SupervisionPolicy {
-        SupervisionPolicy {
-            backoff_initial: self.restart_backoff.0,
-            backoff_max: self.restart_backoff_max.0.max(self.restart_backoff.0),
-            quarantine_after: self.quarantine_after,
-            window: self.crash_window.0,
-        }
-    }
-
-    /// The same settings as arguments, for the background host process.
-    fn args(&self) -> Vec<String> {
-        vec![
-            format!("--restart-backoff={}", self.restart_backoff),
-            format!("--restart-backoff-max={}", self.restart_backoff_max),
-            format!("--quarantine-after={}", self.quarantine_after),
-            format!("--crash-window={}", self.crash_window),
-        ]
-    }
+    quarantine_after: Option<u32>,
+    /// The window in which crashes are counted [rosey.yaml:
+    /// supervision.crash_window; default: 60s].
+    #[arg(long, env = "ROSEY_CRASH_WINDOW", value_name = "DURATION")]
+    crash_window: Option<HumanDuration>,
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +100,23 @@ pub struct Stop {
 }
 
 impl Start {
+    /// Adds the settings typed on the command line (not those clap read
+    /// from the environment) to `flags`.
+    pub fn typed_flags(&self, matches: &clap::ArgMatches, flags: &mut Flags) {
+        let typed = |id: &str| super::typed(matches, id);
+        let s = &self.supervision;
+        flags.metrics = self.metrics.filter(|_| typed("metrics"));
+        flags.restart_backoff = s.restart_backoff.filter(|_| typed("restart_backoff"));
+        flags.restart_backoff_max = s
+            .restart_backoff_max
+            .filter(|_| typed("restart_backoff_max"));
+        flags.quarantine_after = s.quarantine_after.filter(|_| typed("quarantine_after"));
+        flags.crash_window = s.crash_window.filter(|_| typed("crash_window"));
+    }
+
     pub fn run(self, ctx: &Context) -> Result<()> {
+        // A broken rosey.yaml stops the start, with its line and the fix.
+        let settings = ctx.settings()?;
         ctx.home.ensure()?;
         if self.service == Service::Nats {
             if self.foreground {
@@ -144,10 +135,10 @@ impl Start {
             );
         }
         if self.foreground {
-            return run_foreground(ctx, self.metrics, self.supervision.policy());
+            return run_foreground(ctx, settings);
         }
         // The host finds the NATS service through run/nats.url itself.
-        match (self.service, &ctx.nats_url) {
+        match (self.service, &settings.nats_url.value) {
             (_, Some(_)) => {}
             (Service::All, None) => {
                 nats_service::ensure(ctx)?;
@@ -159,7 +150,7 @@ impl Start {
                 )?;
             }
         }
-        start_background(ctx, self.metrics, &self.supervision)
+        start_background(ctx)
     }
 }
 
@@ -177,29 +168,22 @@ fn report_nats(ctx: &Context, pid: u32, url: &str, started: bool) -> Result<()> 
     Ok(())
 }
 
-fn run_foreground(
-    ctx: &Context,
-    metrics: Option<std::net::SocketAddr>,
-    supervision: SupervisionPolicy,
-) -> Result<()> {
+fn run_foreground(ctx: &Context, settings: &Settings) -> Result<()> {
     fs::write(ctx.home.pid_file(), std::process::id().to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rosey")
         .build()?;
-    let result = runtime.block_on(serve(ctx, metrics, supervision));
+    let result = runtime.block_on(serve(ctx, settings));
     let _ = fs::remove_file(ctx.home.pid_file());
     result
 }
 
-async fn serve(
-    ctx: &Context,
-    metrics: Option<std::net::SocketAddr>,
-    supervision: SupervisionPolicy,
-) -> Result<()> {
+async fn serve(ctx: &Context, settings: &Settings) -> Result<()> {
+    log_settings(settings);
     let mut managed = None;
     let service = nats_service::running(&ctx.home);
-    let url = match (&ctx.nats_url, &service) {
+    let url = match (&settings.nats_url.value, &service) {
         (Some(url), _) => url.clone(),
         (None, Some((pid, url))) => {
             tracing::info!(%url, pid, "using the nats-server started by `rosey start nats`");
@@ -215,17 +199,16 @@ async fn serve(
     };
     let mut config = HostConfig::new(ctx.home.clone(), url);
     let service_pid = service
-        .filter(|_| ctx.nats_url.is_none())
+        .filter(|_| settings.nats_url.value.is_none())
         .map(|(pid, _)| pid);
     config.managed_nats = managed.is_some() || service_pid.is_some();
     config.nats_pid = managed.as_ref().and_then(|m| m.pid()).or(service_pid);
-    config.metrics = metrics;
-    config.supervision = supervision;
-    config.allow_private_http = std::env::var("ROSEY_HTTP_ALLOW_PRIVATE").is_ok_and(|v| v == "1");
+    settings.apply(&mut config);
     if config.allow_private_http {
         tracing::warn!(
-            "ROSEY_HTTP_ALLOW_PRIVATE=1: plugins' HTTP requests may reach loopback and private \
-             addresses (for tests and labs only)"
+            "http.allow_private is on ({}): plugins' HTTP requests may reach loopback and \
+             private addresses (for tests and labs only)",
+            settings.http_allow_private.source
         );
     }
     let host = Host::start(config).await?;
@@ -255,11 +238,25 @@ async fn serve(
     Ok(())
 }
 
-fn start_background(
-    ctx: &Context,
-    metrics: Option<std::net::SocketAddr>,
-    supervision: &Supervision,
-) -> Result<()> {
+/// The settings that are not defaults, in the host's log, with their
+/// sources.
+fn log_settings(settings: &Settings) {
+    for entry in settings.entries() {
+        if entry.source != Source::Default {
+            tracing::info!(
+                "setting {} = {}, from {}",
+                entry.key.name,
+                entry.text,
+                entry.source
+            );
+        }
+    }
+}
+
+/// Starts `rosey start --foreground` as a background process. It reads
+/// rosey.yaml and inherits the environment itself; only the flags typed
+/// here are handed on.
+fn start_background(ctx: &Context) -> Result<()> {
     let home = absolute(ctx.home.root())?;
     let _ = fs::remove_file(ctx.home.status_file());
     let log = OpenOptions::new()
@@ -273,13 +270,7 @@ fn start_background(
         .arg("--foreground")
         .arg("--home")
         .arg(&home);
-    if let Some(url) = &ctx.nats_url {
-        command.arg("--nats-url").arg(url);
-    }
-    if let Some(addr) = metrics {
-        command.arg("--metrics").arg(addr.to_string());
-    }
-    command.args(supervision.args());
+    command.args(ctx.flags.to_args());
     command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -414,6 +405,8 @@ fn stop_host(ctx: &Context, within: Duration) -> Result<Option<u32>> {
 /// `rosey restart [SERVICE]`: stop it quietly, then start it (which
 /// reports, once). `restart host` leaves NATS up.
 pub fn restart(ctx: &Context, start: Start) -> Result<()> {
+    // Nothing is stopped if what would start cannot.
+    ctx.settings()?;
     let within = Duration::from_secs(30);
     match start.service {
         Service::Host => {
@@ -433,21 +426,63 @@ pub fn restart(ctx: &Context, start: Start) -> Result<()> {
 #[derive(Serialize)]
 struct NotRunning {
     running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_error: Option<String>,
+}
+
+/// What `rosey status` says about the settings: why rosey.yaml will stop
+/// the next start, or that it changed after the running host read it.
+fn config_notes(ctx: &Context, started_at: Option<i64>) -> (Option<String>, bool) {
+    let error = ctx.settings.as_ref().err().map(|e| e.to_string());
+    let changed = started_at.is_some_and(|started| {
+        fs::metadata(ctx.home.config_file())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX) > started)
+    });
+    (error, changed)
+}
+
+fn print_config_notes(ctx: &Context, error: Option<&str>, changed: bool) {
+    if let Some(error) = error {
+        eprintln!(
+            "note: the next `rosey start` will fail: {error}; fix it with `rosey config edit`"
+        );
+    } else if changed {
+        eprintln!(
+            "note: {} changed after the host started; `rosey restart host` applies it",
+            ctx.home.config_file().display()
+        );
+    }
 }
 
 pub fn status(ctx: &Context) -> Result<()> {
     let Some(status) = process::read_status(&ctx.home) else {
+        let (config_error, _) = config_notes(ctx, None);
         if ctx.output == OutputFormat::Json {
-            return print_json(&NotRunning { running: false });
+            return print_json(&NotRunning {
+                running: false,
+                config_error,
+            });
         }
         println!("Rosey is not running (start it with `rosey start`)");
+        print_config_notes(ctx, config_error.as_deref(), false);
         return Ok(());
     };
+    let (config_error, config_changed) = config_notes(ctx, Some(status.started_at));
     if ctx.output == OutputFormat::Json {
         let mut value = serde_json::to_value(&status)?;
         value["running"] = serde_json::Value::Bool(true);
+        if let Some(error) = config_error {
+            value["config_error"] = serde_json::Value::String(error);
+        }
+        if config_changed {
+            value["config_changed_since_start"] = serde_json::Value::Bool(true);
+        }
         return print_json(&value);
     }
+    print_config_notes(ctx, config_error.as_deref(), config_changed);
     println!(
         "Rosey {} running (pid {}), up {}",
         status.version,
