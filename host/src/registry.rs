@@ -42,6 +42,16 @@ pub struct Registry {
 impl Registry {
     /// Open (creating if needed) `host.db` at `path`.
     pub fn open(path: &Path) -> Result<Self> {
+        if let Some(home) = path.parent()
+            && !home.as_os_str().is_empty()
+            && !home.is_dir()
+        {
+            anyhow::bail!(
+                "there is no Rosey home at {} (nothing is installed there yet); check \
+                 --home or ROSEY_HOME",
+                home.display()
+            );
+        }
         let conn =
             Connection::open(path).with_context(|| format!("could not open {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(5))?;

@@ -135,6 +135,14 @@ async fn backup_remove_everything_restore_gives_identical_data_on_a_running_host
     std::fs::write(home.join("plugins/echo/files/notes.txt"), "kept").unwrap();
     let before = quotes(&home);
     assert_eq!(before.len(), 25);
+    // The example's own setting, applied live, comes back with the backup.
+    rosey_ok(
+        &home,
+        Some(&url),
+        &["plugin", "config", "quote-bot", "set", "search_results=2"],
+    );
+    let found = bot.ask("!quote search wisdom").await.text;
+    assert_eq!(found.lines().count(), 2, "{found}");
 
     let file = work.path().join("home-backup.zip");
     let report: serde_json::Value = serde_json::from_str(&rosey_ok(
@@ -172,6 +180,12 @@ async fn backup_remove_everything_restore_gives_identical_data_on_a_running_host
     let reply = bot.ask("!quote 7").await;
     assert!(reply.text.contains("wisdom number 6"), "{}", reply.text);
     assert_eq!(bot.ask("!echo back again").await.text, "back again");
+    let found = bot.ask("!quote search wisdom").await.text;
+    assert_eq!(
+        found.lines().count(),
+        2,
+        "the restored config.yaml: {found}"
+    );
     let status: serde_json::Value = serde_json::from_str(&rosey_ok(
         &home,
         None,
@@ -329,7 +343,12 @@ async fn a_restore_interrupted_halfway_is_finished_by_the_next_start() {
         "backup"
     );
     assert_eq!(quotes(&home_dir).len(), 6, "quote-bot is not swapped yet");
-    // A new restore refuses to start on top of the unfinished one.
+    // doctor sees it and says what to run.
+    let doctor = rosey(&home_dir, None, &["doctor", "--output", "json"]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{report}");
+    assert!(report.contains("rosey db restore --recover"), "{report}");
+    // The next restore finishes the unfinished one before anything else.
     let refused = rosey(
         &home_dir,
         None,

@@ -32,6 +32,26 @@ fn quote(edit: impl Fn(String) -> String) -> Package {
     package_with("example-plugins/quote-bot", "quote-bot", edit)
 }
 
+/// quote-bot's manifest with its `config_schema` replaced by `schema` (the
+/// YAML of the whole `config_schema:` entry).
+fn with_schema(manifest: String, schema: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in manifest.lines() {
+        if line.starts_with("config_schema:") {
+            inside = true;
+            continue;
+        }
+        if inside && (line.starts_with(' ') || line.is_empty()) {
+            continue;
+        }
+        inside = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out + schema
+}
+
 /// A component (in the WAT text format) importing `imports`, exporting
 /// nothing.
 fn component(imports: &[&str]) -> Vec<u8> {
@@ -113,7 +133,10 @@ fn cases(dir: &Path) -> Vec<Case> {
                 dir,
                 "schema.roseyplug",
                 &quote(|y| {
-                    y + "config_schema:\n  type: object\n  properties:\n    max: { type: integer, default: lots }\n"
+                    with_schema(
+                        y,
+                        "config_schema:\n  type: object\n  properties:\n    max: { type: integer, default: lots }\n",
+                    )
                 }),
             ),
             expect: vec![("R041", "config_schema.properties.max.default")],
@@ -124,7 +147,7 @@ fn cases(dir: &Path) -> Vec<Case> {
             file: archive(
                 dir,
                 "schema-type.roseyplug",
-                &quote(|y| y + "config_schema:\n  type: array\n"),
+                &quote(|y| with_schema(y, "config_schema:\n  type: array\n")),
             ),
             expect: vec![("R040", "config_schema.type")],
             passes: false,
@@ -135,7 +158,10 @@ fn cases(dir: &Path) -> Vec<Case> {
                 dir,
                 "schema-invalid.roseyplug",
                 &quote(|y| {
-                    y + "config_schema:\n  type: object\n  properties:\n    max: { type: integr }\n"
+                    with_schema(
+                        y,
+                        "config_schema:\n  type: object\n  properties:\n    max: { type: integr }\n",
+                    )
                 }),
             ),
             expect: vec![("R040", "config_schema")],

@@ -171,6 +171,26 @@ fn home(ctx: &Context, checks: &mut Checks) {
         Some(free) => checks.ok("disk", format!("{} free", human_bytes(free))),
         None => {}
     }
+    let restore = rosey_host::backup::staging_dir(&ctx.home);
+    if restore.join("JOURNAL").exists() {
+        checks.add(
+            "restore",
+            Verdict::Error,
+            "a restore was interrupted half-way; plugins may be a mix of old and restored",
+            Some("`rosey db restore --recover` finishes it (so does `rosey start`)"),
+        );
+    } else if restore.exists() && rosey_host::backup::RestoreLock::try_acquire(&ctx.home).is_some()
+    {
+        checks.add(
+            "restore",
+            Verdict::Warning,
+            format!(
+                "{} is left from a restore interrupted while checking (nothing changed)",
+                restore.display()
+            ),
+            Some("`rosey db restore --recover` removes it"),
+        );
+    }
 }
 
 /// rosey.yaml and the ROSEY_* variables: a host can start with them.

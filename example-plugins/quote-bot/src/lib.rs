@@ -6,7 +6,6 @@ use rosey_sdk::prelude::*;
 
 const USAGE: &str = "Usage: !quote [<N> | add <text> | search <term>]";
 const MAX_QUOTE_CHARS: usize = 500;
-const SEARCH_LIMIT: i64 = 3;
 
 struct QuoteBot;
 
@@ -78,7 +77,9 @@ fn search(term: &str) -> Result<String> {
     let pattern = format!("%{}%", escape_like(term));
     let rows = sql::query(
         "SELECT id, text, added_by FROM quotes WHERE text LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
-        params![pattern, SEARCH_LIMIT],
+        // The operator's `search_results` (manifest: config_schema), read
+        // at each search so a change applies at once.
+        params![pattern, config::get::<i64>("search_results")?.unwrap_or(3)],
     )?;
     if rows.is_empty() {
         return Ok(format!("No quote matches \"{term}\"."));

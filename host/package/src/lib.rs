@@ -65,7 +65,7 @@ pub use manifest::{
     CommandSpec, Dependencies, MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, Network, Permission,
     PluginDependency, Resources, SUPPORTED_API, Schedule, Subjects, UnknownPermission,
 };
-pub use manifest_error::{Location, ManifestError, UnknownKind, UnknownName};
+pub use manifest_error::{Location, ManifestError, UnknownKind, UnknownName, edit_distance};
 pub use migrations::Migration;
 pub use name::{CommandName, InvalidName, PluginName};
 pub use subject::{

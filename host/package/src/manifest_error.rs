@@ -227,8 +227,8 @@ pub(crate) fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a st
         .map(|(_, c)| c.as_str())
 }
 
-/// Levenshtein distance, counting characters.
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, counting characters (for "did you mean" hints).
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
