@@ -31,7 +31,7 @@ for i in $(seq -w 1 "$N"); do
     "$ROOT/example-plugins/quote-bot/manifest.yaml" > "$dir/manifest.yaml"
   cp "$WASM" "$dir/plugin.wasm"
   "$ROSEY" plugin build "$dir" -o "$WORK/quotes-$i.roseyplug" >/dev/null
-  "$ROSEY" plugin install "$WORK/quotes-$i.roseyplug" --yes >/dev/null
+  "$ROSEY" plugin install "$WORK/quotes-$i.roseyplug" --yes >/dev/null 2>&1
 done
 
 echo "writing ${per_plugin_mb} MB of quotes into each..." >&2
@@ -42,7 +42,7 @@ for i in range(1, n + 1):
     db = sqlite3.connect(f"{home}/plugins/quotes-{i:0{len(str(n))}d}/database.db")
     rows = (mb << 20) // 1024
     db.executemany("INSERT INTO quotes (text, added_by, added_at) VALUES (?, 'bench', 0)",
-                   (os.urandom(500).hex() for _ in range(rows)))
+                   ((os.urandom(500).hex(),) for _ in range(rows)))
     db.commit()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 PY
