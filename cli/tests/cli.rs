@@ -12,6 +12,19 @@ fn rosey(home: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The `check` row of `rosey doctor --output json` on `home`.
+fn doctor_check(home: &std::path::Path, check: &str) -> serde_json::Value {
+    let out = rosey(home, &["doctor", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("doctor has no {check} check: {report}"))
+        .clone()
+}
+
 #[test]
 fn a_usage_error_exits_with_2() {
     let home = tempfile::tempdir().unwrap();
@@ -167,14 +180,7 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
     // A home other users can read is a warning, with the chmod that fixes it.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = rosey(home.path(), &["doctor", "--output", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "home")
-        .unwrap();
+    let check = doctor_check(home.path(), "home");
     assert_eq!(check["verdict"], "warning", "{check}");
     assert!(
         check["fix"].as_str().unwrap().starts_with("chmod 700 "),
@@ -397,15 +403,7 @@ fn a_broken_config_stops_start_and_restart_with_its_line() {
     assert!(!home.path().join("run/host.pid").exists());
     assert!(!home.path().join("run/nats.pid").exists());
     // doctor reports it as an error, with the fix.
-    let out = rosey(home.path(), &["doctor", "--output", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "config")
-        .unwrap()
-        .clone();
+    let check = doctor_check(home.path(), "config");
     assert_eq!(check["verdict"], "error", "{check}");
     assert!(
         check["fix"].as_str().unwrap().contains("rosey config edit"),

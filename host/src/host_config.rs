@@ -528,7 +528,7 @@ impl ConfigError {
             message =
                 message.replacen(&format!(" at line {} column {}", at.line, at.column), "", 1);
         }
-        let message = unknown_key(&message).unwrap_or_else(|| tidy(&message));
+        let message = unknown_key(&message).unwrap_or_else(|| crate::package::tidy(&message));
         Self::file(path, location, message)
     }
 
@@ -588,7 +588,7 @@ fn unknown_key(message: &str) -> Option<String> {
     let normalized = name.replace('-', "_").to_ascii_lowercase();
     if normalized != name && valid.contains(&normalized.as_str()) {
         text.push_str(&format!(" (did you mean {normalized:?}?)"));
-    } else if let Some(near) = closest(&normalized, &valid) {
+    } else if let Some(near) = crate::package::closest(&normalized, &valid) {
         text.push_str(&format!(" (did you mean {near:?}?)"));
     } else if let Some(home) = KEYS
         .iter()
@@ -598,36 +598,6 @@ fn unknown_key(message: &str) -> Option<String> {
     }
     text.push_str(&format!("; valid keys: {}", valid.join(", ")));
     Some(text)
-}
-
-/// The candidate nearest to `name`, if it is near enough to be a typo.
-fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let limit = (name.chars().count() / 4).clamp(1, 3);
-    candidates
-        .iter()
-        .map(|c| (crate::package::edit_distance(name, c), *c))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
-}
-
-/// Backticks become quotes, control characters go, length is capped.
-fn tidy(message: &str) -> String {
-    const MAX_CHARS: usize = 400;
-    let cleaned: String = message
-        .chars()
-        .map(|c| match c {
-            '`' => '"',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    if cleaned.chars().count() > MAX_CHARS {
-        let head: String = cleaned.chars().take(MAX_CHARS).collect();
-        format!("{head}...")
-    } else {
-        cleaned
-    }
 }
 
 /// A parsed config file and its text (to tell on which line a key is).

@@ -65,7 +65,9 @@ pub use manifest::{
     CommandSpec, Dependencies, MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, Network, Permission,
     PluginDependency, Resources, SUPPORTED_API, Schedule, Subjects, UnknownPermission,
 };
-pub use manifest_error::{Location, ManifestError, UnknownKind, UnknownName, edit_distance};
+pub use manifest_error::{
+    Location, ManifestError, UnknownKind, UnknownName, closest, edit_distance, tidy,
+};
 pub use migrations::Migration;
 pub use name::{CommandName, InvalidName, PluginName};
 pub use subject::{

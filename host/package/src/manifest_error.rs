@@ -158,8 +158,9 @@ impl ManifestError {
     }
 }
 
-/// Backticks become quotes, control characters go, length is capped.
-fn tidy(message: &str) -> String {
+/// A parser's message made fit for an operator: backticks become quotes,
+/// control characters go, length is capped.
+pub fn tidy(message: &str) -> String {
     let cleaned: String = message
         .chars()
         .map(|c| match c {
@@ -216,15 +217,15 @@ fn parse_unknown(message: &str, location: Option<Location>) -> Option<ManifestEr
 }
 
 /// The candidate nearest to `name`, if it is near enough to be a typo.
-pub(crate) fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+pub fn closest<'a, S: AsRef<str>>(name: &str, candidates: &'a [S]) -> Option<&'a str> {
     let name = name.to_ascii_lowercase();
     let limit = (name.chars().count() / 3).max(2);
     candidates
         .iter()
-        .map(|c| (edit_distance(&name, &c.to_ascii_lowercase()), c))
+        .map(|c| (edit_distance(&name, &c.as_ref().to_ascii_lowercase()), c))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c.as_str())
+        .map(|(_, c)| c.as_ref())
 }
 
 /// Levenshtein distance, counting characters (for "did you mean" hints).
