@@ -63,14 +63,10 @@ pub async fn serve(listener: UnixListener, control: Control, owner: u32) {
 async fn answer(stream: UnixStream, control: &Control, owner: u32) -> Result<()> {
     let peer = stream.peer_cred().context("no peer credentials")?.uid();
     let (read, mut write) = stream.into_split();
-    if peer != owner {
-        tracing::warn!(uid = peer, "refused a control connection from another user");
-        let reply = Reply::Failed(format!(
-            "permission denied: only the host's owner (uid {owner}) may control it"
-        ));
-        return send(&mut write, &reply).await;
-    }
-    // A client that connects and says nothing does not hold a task forever.
+    // The request is read (bounded in size and time) before anyone is refused:
+    // a client writes first and reads second, so closing on it unread would
+    // show it "broken pipe" instead of the reason. A client that connects and
+    // says nothing does not hold a task forever.
     let mut line = String::new();
     tokio::time::timeout(
         REQUEST_TIMEOUT,
@@ -78,6 +74,13 @@ async fn answer(stream: UnixStream, control: &Control, owner: u32) -> Result<()>
     )
     .await
     .context("no request within 10 s")??;
+    if peer != owner {
+        tracing::warn!(uid = peer, "refused a control connection from another user");
+        let reply = Reply::Failed(format!(
+            "permission denied: only the host's owner (uid {owner}) may control it"
+        ));
+        return send(&mut write, &reply).await;
+    }
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply::Failed(format!("malformed control request: {e}")),
         Ok(request) => {
