@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod backup;
+pub mod bus;
 pub mod capabilities;
 pub mod control;
 pub mod home;
@@ -31,6 +32,8 @@ pub mod plugin_config;
 pub mod protocol;
 pub mod registry;
 pub mod runtime;
+pub mod scenario;
+pub mod simulation;
 pub mod supervisor;
 pub mod update;
 pub mod validate;

@@ -10,6 +10,7 @@ mod doctor;
 mod logs;
 mod plugin;
 mod plugin_config;
+mod plugin_test;
 mod service;
 mod version;
 

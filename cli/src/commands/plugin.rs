@@ -50,6 +50,9 @@ pub enum PluginCommand {
     Update(Update),
     /// Show and approve an update that asks for more than its plugin has.
     Approve(Approve),
+    /// Run the project's scenario tests (tests/*.yaml) against its real
+    /// component, in process, with an in-memory bus and a controllable clock.
+    Test(super::plugin_test::Test),
     /// Check a package as the host would, without installing it (for CI).
     ///
     /// Reports every finding with a stable code, a location and a fix
@@ -137,6 +140,7 @@ impl PluginCommand {
             Self::Update(update) => update.run(ctx),
             Self::Approve(approve) => approve.run(ctx),
             Self::Validate(validate) => validate.run(ctx),
+            Self::Test(test) => test.run(ctx),
             Self::List => list(ctx),
             Self::Info(name) => info(ctx, &name.name),
             Self::Enable(name) => set_enabled(ctx, &name.name, true),

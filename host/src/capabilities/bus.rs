@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-
 use super::HostError;
 use super::grants::SEND_MESSAGE_SUBJECT;
+use crate::bus::{Bus, RequestError};
 use crate::protocol::SendMessage;
 use crate::runtime::bindings::rosey::plugin::bus::Host;
 use crate::runtime::bindings::rosey::plugin::types::Message;
@@ -47,7 +46,7 @@ impl PluginState {
         Ok(payload)
     }
 
-    fn bus(&self) -> Result<async_nats::Client, HostError> {
+    fn bus(&self) -> Result<Bus, HostError> {
         self.ctx
             .bus
             .clone()
@@ -62,7 +61,7 @@ impl PluginState {
     ) -> Result<(), HostError> {
         let payload = self.check_outgoing(&subject, payload)?;
         self.bus()?
-            .publish(subject, payload.into())
+            .publish(subject, None, payload)
             .await
             .map_err(|e| HostError::Unavailable(format!("publish failed: {e}")))?;
         self.ctx.stats.bump_published();
@@ -94,30 +93,25 @@ impl Host for PluginState {
             self.ctx.name,
             unique.trim_start_matches("_INBOX.")
         );
-        let mut replies = bus
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| HostError::Unavailable(format!("request failed: {e}")))?;
-        bus.publish_with_reply(subject.clone(), inbox, payload.into())
-            .await
-            .map_err(|e| HostError::Unavailable(format!("request failed: {e}")))?;
-        self.ctx.stats.bump_published();
-        let reply = tokio::time::timeout(wait, replies.next()).await;
-        let _ = replies.unsubscribe().await;
+        let reply = bus.request(subject.clone(), inbox, payload, wait).await;
+        if !matches!(reply, Err(RequestError::Failed(_))) {
+            self.ctx.stats.bump_published();
+        }
         match reply {
-            Ok(Some(msg)) if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) => Err(
-                HostError::Unavailable(format!("nothing is listening on \"{subject}\"")),
-            ),
-            Ok(Some(msg)) => {
-                if msg.payload.len() > MAX_PAYLOAD_BYTES {
-                    return Err(HostError::Limit("the reply is too large".into()));
-                }
-                Ok(to_wit_message(msg))
+            Ok(msg) if msg.payload.len() > MAX_PAYLOAD_BYTES => {
+                Err(HostError::Limit("the reply is too large".into()))
             }
-            _ => Err(HostError::Unavailable(format!(
+            Ok(msg) => Ok(msg),
+            Err(RequestError::NoResponders) => Err(HostError::Unavailable(format!(
+                "nothing is listening on \"{subject}\""
+            ))),
+            Err(RequestError::TimedOut) => Err(HostError::Unavailable(format!(
                 "no reply on \"{subject}\" within {} ms",
                 wait.as_millis()
             ))),
+            Err(RequestError::Failed(e)) => {
+                Err(HostError::Unavailable(format!("request failed: {e}")))
+            }
         }
     }
 }
@@ -135,28 +129,5 @@ impl PluginState {
         super::chat::check_message(&message.channel, &message.text)?;
         message.plugin = self.ctx.name.to_string();
         serde_json::to_vec(&message).map_err(|e| HostError::Other(e.to_string()))
-    }
-}
-
-/// Convert a NATS message for the guest.
-pub fn to_wit_message(msg: async_nats::Message) -> Message {
-    let headers = msg
-        .headers
-        .map(|headers| {
-            headers
-                .iter()
-                .flat_map(|(name, values)| {
-                    values
-                        .iter()
-                        .map(move |v| (name.to_string(), v.to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Message {
-        subject: msg.subject.to_string(),
-        payload: msg.payload.to_vec(),
-        headers,
-        reply_to: msg.reply.map(|r| r.to_string()),
     }
 }

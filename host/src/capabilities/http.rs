@@ -20,6 +20,7 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::runtime::state::PluginContext;
+use crate::simulation::Simulation;
 
 /// The longest any single phase of a request (connect, first byte, between
 /// bytes) may take, whatever the plugin asks.
@@ -130,17 +131,13 @@ impl HttpHooks {
     }
 }
 
-type ResponseFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ),
-                Error,
-            >,
-        > + Send,
->;
+/// A response, and the future that drives its body.
+type Sent = (
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = Result<(), Error>> + Send>,
+);
+
+type ResponseFuture = Box<dyn Future<Output = Result<Sent, Error>> + Send>;
 
 impl WasiHttpHooks for HttpHooks {
     fn send_request(
@@ -151,6 +148,9 @@ impl WasiHttpHooks for HttpHooks {
     ) -> ResponseFuture {
         let ctx = Arc::clone(&self.ctx);
         Box::new(async move {
+            if let Some(simulation) = ctx.simulation.clone() {
+                return simulated(&ctx, &simulation, &request);
+            }
             let request = match check(&ctx, request).await {
                 Ok(request) => request,
                 Err((error, why)) => {
@@ -176,13 +176,48 @@ impl WasiHttpHooks for HttpHooks {
     }
 }
 
-/// Check `request` against the plugin's policy; on success, return it ready
-/// to send (plain http pinned to the checked address).
-async fn check(
+/// Under `rosey plugin test`: the same checks of scheme, host and port, then
+/// the scenario's canned answer instead of the network.
+fn simulated(
     ctx: &PluginContext,
-    mut request: http::Request<WasiBody>,
-) -> Result<http::Request<WasiBody>, (Error, String)> {
-    let uri = request.uri().clone();
+    simulation: &Simulation,
+    request: &http::Request<WasiBody>,
+) -> Result<Sent, Error> {
+    let refuse = |error: Error, why: String| {
+        ctx.stats.bump_denied();
+        ctx.log.warn(&format!("http request refused: {why}"));
+        Err(error)
+    };
+    if let Err((error, why)) = check_destination(ctx, request.uri()) {
+        return refuse(error, why);
+    }
+    let method = request.method().as_str();
+    let url = request.uri().to_string();
+    let Some(canned) = simulation.answer(method, &url) else {
+        return refuse(
+            Error::DestinationNotFound,
+            format!("the scenario has no answer for {method} {url} (add one under given.http)"),
+        );
+    };
+    let mut response = http::Response::builder().status(canned.status);
+    for (name, value) in &canned.headers {
+        response = response.header(name.as_str(), value.as_str());
+    }
+    let body = http_body_util::Full::new(bytes::Bytes::from(canned.body.clone()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let response = response
+        .body(body)
+        .map_err(|e| Error::InternalError(Some(format!("a canned response is invalid: {e}"))))?;
+    let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+    Ok((response, io))
+}
+
+/// The scheme, host and port of `uri`, if the plugin may contact them.
+fn check_destination(
+    ctx: &PluginContext,
+    uri: &http::Uri,
+) -> Result<(bool, String, u16), (Error, String)> {
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
@@ -197,13 +232,25 @@ async fn check(
         return Err((Error::HttpRequestUriInvalid, "the URI has no host".into()));
     };
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let policy = &ctx.http;
-    if !policy.allows(host, port) {
+    if !ctx.http.allows(host, port) {
         return Err((
             Error::HttpRequestDenied,
             format!("{host}:{port} is not in the manifest's network.allowed_hosts"),
         ));
     }
+    Ok((https, host.to_owned(), port))
+}
+
+/// Check `request` against the plugin's policy; on success, return it ready
+/// to send (plain http pinned to the checked address).
+async fn check(
+    ctx: &PluginContext,
+    mut request: http::Request<WasiBody>,
+) -> Result<http::Request<WasiBody>, (Error, String)> {
+    let uri = request.uri().clone();
+    let (https, host, port) = check_destination(ctx, &uri)?;
+    let host = host.as_str();
+    let policy = &ctx.http;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],

@@ -6,7 +6,6 @@ use rusqlite::{OptionalExtension, params};
 use super::HostError;
 use super::sql::sql_error;
 use crate::package::Permission;
-use crate::protocol::now_ms;
 use crate::runtime::bindings::rosey::plugin::kv::Host;
 use crate::runtime::state::PluginState;
 
@@ -38,7 +37,7 @@ impl Host for PluginState {
             conn.prepare_cached(
                 "SELECT value FROM _rosey_kv WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
             )?
-            .query_row(params![key, now_ms()], |r| r.get::<_, Vec<u8>>(0))
+            .query_row(params![key, self.ctx.now_ms()], |r| r.get::<_, Vec<u8>>(0))
             .optional()
         })
         .map_err(|e| sql_error(e, quota))
@@ -60,7 +59,7 @@ impl Host for PluginState {
                 MAX_VALUE_BYTES >> 10
             )));
         }
-        let now = now_ms();
+        let now = self.ctx.now_ms();
         let expires = ttl_ms.map(|ttl| now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)));
         let quota = self.ctx.limits.storage;
         let mut db = self.ctx.database()?;
@@ -84,7 +83,7 @@ impl Host for PluginState {
         check_key(&key)?;
         let quota = self.ctx.limits.storage;
         let mut db = self.ctx.database()?;
-        let now = now_ms();
+        let now = self.ctx.now_ms();
         db.as_host(|conn| {
             conn.prepare_cached(
                 "DELETE FROM _rosey_kv WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
@@ -101,7 +100,7 @@ impl Host for PluginState {
             .require(Permission::DatabaseAccess, "kv.list-keys")?;
         let quota = self.ctx.limits.storage;
         let mut db = self.ctx.database()?;
-        let now = now_ms();
+        let now = self.ctx.now_ms();
         let keys = db
             .as_host(|conn| {
                 let mut stmt = conn.prepare_cached(

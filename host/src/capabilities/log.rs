@@ -26,6 +26,9 @@ pub struct PluginLog {
     budget: Mutex<Budget>,
     /// The plugin's own log file, once the host has attached one.
     file: Mutex<Option<crate::logfile::LogFile>>,
+    /// Lines kept in memory as `LEVEL message`, once [`capture`](Self::capture)
+    /// was called (`rosey plugin test` checks them).
+    captured: Mutex<Option<Vec<String>>>,
 }
 
 #[derive(Debug)]
@@ -47,7 +50,24 @@ impl PluginLog {
                 dropped: 0,
             }),
             file: Mutex::new(None),
+            captured: Mutex::new(None),
         }
+    }
+
+    /// Keep every line from now on, for [`take_captured`](Self::take_captured).
+    pub fn capture(&self) {
+        if let Ok(mut captured) = self.captured.lock() {
+            captured.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// The lines kept since the last call, oldest first.
+    pub fn take_captured(&self) -> Vec<String> {
+        self.captured
+            .lock()
+            .ok()
+            .and_then(|mut captured| captured.as_mut().map(std::mem::take))
+            .unwrap_or_default()
     }
 
     /// Also write every line to `file` (the host attaches
@@ -112,6 +132,11 @@ impl PluginLog {
         {
             let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
             file.write_line(&format!("{at} {level:>5} {line}"));
+        }
+        if let Ok(mut captured) = self.captured.lock()
+            && let Some(captured) = captured.as_mut()
+        {
+            captured.push(format!("{level} {line}"));
         }
         match level {
             Level::TRACE => tracing::trace!(target: "rosey::plugin", plugin = %plugin, "{line}"),

@@ -15,7 +15,7 @@ pub mod log;
 mod sql;
 pub mod stdio;
 
-pub use bus::{MAX_PAYLOAD_BYTES as MAX_INBOUND_PAYLOAD, to_wit_message};
+pub use bus::MAX_PAYLOAD_BYTES as MAX_INBOUND_PAYLOAD;
 pub use grants::Grants;
 
 use crate::runtime::bindings::WitError;

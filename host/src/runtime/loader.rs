@@ -239,6 +239,9 @@ impl Runtime {
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("could not open {}", ctx.paths.assets.display()))?;
         }
+        if let Some(simulation) = &ctx.simulation {
+            simulation.configure(&mut wasi);
+        }
         let state = PluginState::new(ctx, wasi.build());
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| &mut state.limiter);

@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::bus::Bus;
 use crate::capabilities::database::PluginDb;
 use crate::capabilities::http::{HttpHooks, HttpPolicy};
 use crate::capabilities::log::PluginLog;
@@ -16,6 +17,7 @@ use crate::home::PluginPaths;
 use crate::package::{Limits, Permission, PluginName, Rate};
 use crate::runtime::limits::MemoryLimiter;
 use crate::runtime::stats::PluginStats;
+use crate::simulation::Simulation;
 
 /// Everything about a plugin that outlives any one of its instances: who it
 /// is, what it may do, its limits, its database, its counters.
@@ -29,7 +31,7 @@ pub struct PluginContext {
     /// Where its data lives.
     pub paths: PluginPaths,
     /// The message bus, if connected.
-    pub bus: Option<async_nats::Client>,
+    pub bus: Option<Bus>,
     /// Its counters.
     pub stats: Arc<PluginStats>,
     /// Its log.
@@ -49,6 +51,9 @@ pub struct PluginContext {
     pub over_quota: AtomicBool,
     /// The database, opened on first use.
     db: Mutex<Option<PluginDb>>,
+    /// Under `rosey plugin test`: the simulated clock, random numbers and
+    /// HTTP answers its instances get instead of the real ones.
+    pub simulation: Option<Arc<Simulation>>,
 }
 
 impl PluginContext {
@@ -59,7 +64,7 @@ impl PluginContext {
         grants: Grants,
         limits: Limits,
         paths: PluginPaths,
-        bus: Option<async_nats::Client>,
+        bus: Option<Bus>,
         config: serde_json::Map<String, serde_json::Value>,
         http: HttpPolicy,
     ) -> Self {
@@ -80,7 +85,24 @@ impl PluginContext {
             publish_bucket: Mutex::new(TokenBucket::new(limits_rate)),
             over_quota: AtomicBool::new(false),
             db: Mutex::new(None),
+            simulation: None,
         }
+    }
+
+    /// Milliseconds since the Unix epoch by the plugin's clock (the
+    /// simulated one under `rosey plugin test`), for what the host does on
+    /// its behalf, such as kv expiry.
+    pub fn now_ms(&self) -> i64 {
+        match &self.simulation {
+            Some(simulation) => i64::try_from(simulation.now().as_millis()).unwrap_or(i64::MAX),
+            None => crate::protocol::now_ms(),
+        }
+    }
+
+    /// The same context in a simulated world (see [`Simulation`]).
+    pub fn with_simulation(mut self, simulation: Arc<Simulation>) -> Self {
+        self.simulation = Some(simulation);
+        self
     }
 
     /// Its configuration as of now.
@@ -129,6 +151,7 @@ impl PluginContext {
             publish_bucket: Mutex::new(TokenBucket::new(limits_rate)),
             over_quota: AtomicBool::new(self.over_quota.load(Ordering::Relaxed)),
             db: Mutex::new(None),
+            simulation: self.simulation.clone(),
         }
     }
 

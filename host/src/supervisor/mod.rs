@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::bus::Bus;
 use crate::capabilities::Grants;
 use crate::capabilities::http::HttpPolicy;
 use crate::home::{RoseyHome, write_atomic};
@@ -366,7 +367,7 @@ async fn launch(shared: &Arc<Shared>, installed: InstalledPlugin, live: Arc<Live
         &shared.config,
         &shared.runtime,
         &installed,
-        Some(shared.bus.clone()),
+        Some(Bus::Nats(shared.bus.clone())),
     )
     .await
     {
@@ -383,7 +384,7 @@ async fn launch(shared: &Arc<Shared>, installed: InstalledPlugin, live: Arc<Live
         pre,
         Arc::clone(&ctx),
         Arc::clone(&live),
-        Some(shared.bus.clone()),
+        Some(Bus::Nats(shared.bus.clone())),
         shared.config.supervision.clone(),
         Some(shared.config.home.host_db()),
     );
@@ -524,7 +525,7 @@ async fn load_plugin(
     config: &HostConfig,
     runtime: &Runtime,
     installed: &InstalledPlugin,
-    bus: Option<async_nats::Client>,
+    bus: Option<Bus>,
 ) -> Result<(
     Arc<PluginContext>,
     crate::runtime::bindings::PluginPre<crate::runtime::state::PluginState>,

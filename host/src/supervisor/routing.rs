@@ -197,7 +197,7 @@ pub(super) async fn forward_subscription(
         // for an update or a restart catches up, and only one that stays
         // stuck loses messages (counted). Chat commands, routed by one task
         // for every plugin, never wait.
-        let message: Message = crate::capabilities::to_wit_message(message);
+        let message: Message = crate::bus::from_nats(message);
         let sent = tokio::time::timeout(MAILBOX_WAIT, mailbox.send(Event::Message(message))).await;
         if !matches!(sent, Ok(Ok(()))) {
             if let Some(ctx) = &handle.ctx {

@@ -11,6 +11,7 @@ use wasmtime::Trap;
 
 use super::policy::{CrashTracker, SupervisionPolicy, Verdict};
 use super::status::{Lifecycle, LiveState};
+use crate::bus::Bus;
 use crate::capabilities::chat::MAX_TEXT_CHARS;
 use crate::home::RoseyHome;
 use crate::protocol::{self, CommandError, CommandResult, SendMessage};
@@ -130,13 +131,16 @@ pub struct Runner {
     pre: PluginPre<PluginState>,
     ctx: Arc<PluginContext>,
     live: Arc<LiveState>,
-    bus: Option<async_nats::Client>,
+    bus: Option<Bus>,
     instance: Option<Instance>,
     crashes: CrashTracker,
     /// Set once the plugin is quarantined: why.
     quarantined: Option<String>,
     /// `host.db`, for the plugin's history.
     registry: Option<PathBuf>,
+    /// Where failed calls are also reported, as `<what>: <why>` (for
+    /// `rosey plugin test`).
+    failures: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl Runner {
@@ -147,7 +151,7 @@ impl Runner {
         pre: PluginPre<PluginState>,
         ctx: Arc<PluginContext>,
         live: Arc<LiveState>,
-        bus: Option<async_nats::Client>,
+        bus: Option<Bus>,
         policy: SupervisionPolicy,
         registry: Option<PathBuf>,
     ) -> Self {
@@ -161,6 +165,22 @@ impl Runner {
             crashes: CrashTracker::new(policy),
             quarantined: None,
             registry,
+            failures: None,
+        }
+    }
+
+    /// Also report every failed call (a guest error, a crash, an instance
+    /// that could not start) into `sink`.
+    pub fn report_failures_to(mut self, sink: Arc<std::sync::Mutex<Vec<String>>>) -> Self {
+        self.failures = Some(sink);
+        self
+    }
+
+    fn note_failure(&self, what: &str, why: &str) {
+        if let Some(sink) = &self.failures
+            && let Ok(mut sink) = sink.lock()
+        {
+            sink.push(format!("{what}: {why}"));
         }
     }
 
@@ -186,6 +206,7 @@ impl Runner {
         // Start eagerly so `init` runs (and its failures show) at start-up.
         if let Err(e) = self.ensure_instance().await {
             self.ctx.log.error(&format!("could not start: {e}"));
+            self.note_failure("init", &e);
         }
         while let Some(event) = mailbox.recv().await {
             match event {
@@ -530,6 +551,8 @@ impl Runner {
     }
 
     fn report(&self, failure: &Failure, what: &str) {
+        let (Failure::Guest(why) | Failure::Crashed(why) | Failure::Unavailable(why)) = failure;
+        self.note_failure(what, why);
         match failure {
             Failure::Guest(message) => {
                 self.ctx.stats.record_error(message);
@@ -566,7 +589,7 @@ async fn blocking<T: Send + 'static>(
 /// so no borrow of the runner, whose `Store` is not `Sync`, is held across
 /// the awaits.
 async fn send_reply(
-    bus: async_nats::Client,
+    bus: Bus,
     plugin: String,
     reply: ReplyTo,
     result: Result<Option<String>, Failure>,
@@ -626,9 +649,9 @@ async fn send_reply(
         };
         let Ok(payload) = payload else { return };
         if let Some(reply) = request_reply {
-            let _ = bus.publish(reply, payload.clone().into()).await;
+            let _ = bus.publish(reply, None, payload.clone()).await;
         }
-        if let Err(e) = bus.publish(subject, payload.into()).await {
+        if let Err(e) = bus.publish(subject, None, payload).await {
             tracing::warn!(plugin = %plugin, "could not publish a reply: {e}");
         }
     }
