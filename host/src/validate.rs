@@ -434,3 +434,6 @@ fn check_config_schema(manifest: &Manifest, found: &mut Findings) {
         }
     }
 }
+
+#[cfg(test)]
+mod manifest_schema;

@@ -115,7 +115,10 @@ fn failures_are_reported_one_by_one_and_fail_the_run() {
         ],
     );
     let (ok, stdout, stderr) = run_test(&dir, &[]);
-    assert!(!ok, "a failing scenario must fail the run:\n{stdout}\n{stderr}");
+    assert!(
+        !ok,
+        "a failing scenario must fail the run:\n{stdout}\n{stderr}"
+    );
     for expected in [
         "scenario pass ... ok",
         "scenario fail ... FAILED",
@@ -130,7 +133,10 @@ fn failures_are_reported_one_by_one_and_fail_the_run() {
         "broken.yaml is not a valid scenario",
         "test result: FAILED. 1 passed, 2 failed",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
     assert!(stderr.contains("2 scenario(s) failed"), "{stderr}");
 
@@ -153,7 +159,10 @@ fn failures_are_reported_one_by_one_and_fail_the_run() {
     // --filter runs only what it names.
     let (ok, stdout, _) = run_test(&dir, &["--filter", "pass"]);
     assert!(ok, "{stdout}");
-    assert!(stdout.contains("test result: ok. 1 passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("test result: ok. 1 passed, 0 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -184,7 +193,10 @@ when:
     );
     let (ok, stdout, stderr) = run_test(&dir, &[]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(stdout.contains("test result: ok. 1 passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("test result: ok. 1 passed, 0 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]

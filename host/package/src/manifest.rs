@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::manifest_error::ManifestError;
@@ -26,10 +27,11 @@ pub const SUPPORTED_API: &str = "0.1.0";
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 
 /// A parsed and validated `manifest.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// The manifest format version; must be [`MANIFEST_VERSION`].
+    #[schemars(range(min = 1, max = 1))]
     pub manifest_version: u32,
     /// The plugin's unique name.
     pub name: PluginName,
@@ -56,6 +58,7 @@ pub struct Manifest {
     pub tags: Vec<String>,
     /// The plugin API versions the plugin was built for (e.g. `^0.1`).
     #[serde(deserialize_with = "version_fields::version_req")]
+    #[schemars(with = "String")]
     pub rosey_api: semver::VersionReq,
     /// The capabilities the plugin asks the operator to grant.
     #[serde(default)]
@@ -84,7 +87,9 @@ pub struct Manifest {
 }
 
 /// A capability a plugin can be granted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// Receive chat messages (`rosey.chat.message.*`).
@@ -150,7 +155,7 @@ impl FromStr for Permission {
 }
 
 /// `network:` outgoing HTTP destinations.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// `host:port` pairs the plugin may connect to.
@@ -159,7 +164,7 @@ pub struct Network {
 }
 
 /// `subjects:` extra NATS subject patterns.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subjects {
     /// Patterns whose messages the plugin receives.
@@ -171,7 +176,7 @@ pub struct Subjects {
 }
 
 /// One `commands:` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
     /// The command word (`quote` for `!quote`).
@@ -185,7 +190,7 @@ pub struct CommandSpec {
 }
 
 /// One `schedules:` entry: exactly one of `every` and `cron`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Passed to the plugin's `on-schedule` export.
@@ -200,7 +205,7 @@ pub struct Schedule {
 
 /// `resources:` limits the plugin asks for; absent ones get the host's
 /// defaults (see [`Manifest::limits`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     /// Linear memory, summed over all memories of the component.
@@ -221,7 +226,7 @@ pub struct Resources {
 }
 
 /// `dependencies:` other plugins this one needs.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dependencies {
     /// Plugins that must be installed (and enabled) alongside.
@@ -230,17 +235,33 @@ pub struct Dependencies {
 }
 
 /// One required plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginDependency {
     /// The plugin's name.
     pub name: PluginName,
     /// The versions that will do.
     #[serde(deserialize_with = "version_fields::version_req")]
+    #[schemars(with = "String")]
     pub version: semver::VersionReq,
 }
 
 impl Manifest {
+    /// The JSON Schema of `manifest.yaml` (draft 2020-12), derived from
+    /// these types and their documentation; `docs/manifest.schema.json` is
+    /// this, checked by a test. The rules serde cannot express (duplicates,
+    /// reserved subjects, bounds between fields) are [`Manifest::validate`]'s.
+    pub fn json_schema() -> serde_json::Value {
+        let mut schema = schemars::schema_for!(Manifest).to_value();
+        if let Some(object) = schema.as_object_mut() {
+            object.insert(
+                "title".into(),
+                serde_json::Value::from("Rosey plugin manifest (manifest.yaml)"),
+            );
+        }
+        schema
+    }
+
     /// Parses and validates a manifest.
     ///
     /// Refuses text over [`MAX_MANIFEST_BYTES`] before parsing; unknown
@@ -269,6 +290,28 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `docs/manifest.schema.json` is what [`Manifest::json_schema`] gives
+    /// (for editors and CI that validate manifests without Rosey). After a
+    /// change to the manifest types, regenerate it with
+    /// `ROSEY_BLESS=1 cargo test -p rosey-package manifest_schema`.
+    #[test]
+    fn manifest_schema_file_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/manifest.schema.json"
+        );
+        let generated = serde_json::to_string_pretty(&Manifest::json_schema()).unwrap() + "\n";
+        if std::env::var_os("ROSEY_BLESS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/manifest.schema.json is out of date: run \
+             `ROSEY_BLESS=1 cargo test -p rosey-package manifest_schema`"
+        );
+    }
 
     #[test]
     fn permissions_spell_like_the_manifest() {

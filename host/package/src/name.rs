@@ -212,6 +212,35 @@ validated_name!(
     COMMAND_RULE
 );
 
+impl schemars::JsonSchema for PluginName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PluginName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z]([a-z0-9-]{0,62}[a-z0-9])?$",
+            "not": {"pattern": "--"},
+            "description": "1 to 64 characters of a-z, 0-9 and \"-\"; starts with a letter, does not end with \"-\", no \"--\"",
+        })
+    }
+}
+
+impl schemars::JsonSchema for CommandName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommandName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_-]{0,31}$",
+            "description": "1 to 32 characters of a-z, 0-9, \"_\" and \"-\"; starts with a letter",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

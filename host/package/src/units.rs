@@ -303,6 +303,52 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
+// ------------------------------------------------------------ JSON Schema
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number of bytes: 4096, \"512KiB\", \"32MiB\", \"1GiB\" or \"10MB\"",
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^ *[0-9]+ ?(B|KiB|MiB|GiB|TiB|kB|KB|MB|GB|TB)? *$"}
+            ]
+        })
+    }
+}
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A span of time: \"500ms\", \"2s\", \"15m\", \"1h\", \"1d\" or compound (\"1h30m\")",
+            "pattern": "^ *([0-9]+ ?(d|h|ms|m|s|us|ns) *)+$"
+        })
+    }
+}
+
+impl schemars::JsonSchema for Rate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rate".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "At most N events per window: \"20/s\", \"100/m\", \"5/h\", \"1/d\" or \"20/10s\"",
+            "pattern": "^ *[0-9]+ */ *([0-9]+ ?)?(d|h|ms|m|s|us|ns) *$"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
