@@ -436,4 +436,4 @@ fn check_config_schema(manifest: &Manifest, found: &mut Findings) {
 }
 
 #[cfg(test)]
-mod manifest_schema;
+mod reference_docs;

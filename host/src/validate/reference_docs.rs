@@ -1,7 +1,8 @@
-//! `docs/manifest.schema.json` (generated from the manifest types), the
-//! parser and `docs/manifest.md` must agree: every manifest the project
-//! ships passes the schema, shape errors are refused by both, and the
-//! reference documents exactly the fields the schema has.
+//! The reference pages must agree with the sources: `docs/manifest.schema.json`
+//! (generated from the manifest types), the parser and `docs/manifest.md`
+//! (every manifest the project ships passes the schema, shape errors are
+//! refused by both, and the reference documents exactly the schema's
+//! fields); `docs/wit.md` documents every function of every WIT interface.
 
 use std::path::{Path, PathBuf};
 
@@ -169,4 +170,38 @@ fn the_manifest_reference_documents_exactly_the_schemas_fields() {
     let mut rows = documented(&reference, "## Permissions");
     rows.sort();
     assert_eq!(rows, permissions, "## Permissions and the schema differ");
+}
+
+#[test]
+fn the_wit_reference_documents_every_function() {
+    let reference = std::fs::read_to_string(root().join("docs/wit.md")).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("wit")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut interface = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("interface ") {
+                interface = rest.split_whitespace().next().map(str::to_owned);
+            }
+            let Some((name, _)) = line.split_once(": func") else {
+                continue;
+            };
+            let interface = interface.as_deref().unwrap_or("?");
+            let section = format!("## `{interface}`");
+            let start = reference
+                .find(&section)
+                .unwrap_or_else(|| panic!("docs/wit.md has no section {section:?}"));
+            let end = reference[start + section.len()..]
+                .find("\n## ")
+                .map_or(reference.len(), |i| start + section.len() + i);
+            assert!(
+                reference[start..end].contains(&format!("`{name}: func")),
+                "docs/wit.md {section} does not document {name} ({})",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} functions found");
 }
