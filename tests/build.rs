@@ -12,7 +12,13 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: &[&str] = &["echo", "quote-bot", "hostile", "fetcher"];
+const GUESTS: &[&str] = &[
+    "echo",
+    "quote-bot",
+    "markov-chat",
+    "hostile",
+    "fetcher",
+];
 
 fn main() {
     let here =

@@ -1,0 +1,2 @@
+DROP TABLE stats;
+DROP TABLE chain;
