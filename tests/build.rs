@@ -16,6 +16,7 @@ const GUESTS: &[&str] = &[
     "echo",
     "quote-bot",
     "markov-chat",
+    "weather-alerts",
     "hostile",
     "fetcher",
 ];
