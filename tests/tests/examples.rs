@@ -345,6 +345,41 @@ async fn markov_chat_learns_nothing_until_the_operator_opts_in() {
     rig.host.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn markov_chat_stops_adding_transitions_at_max_transitions() {
+    let mut rig = start(markov(), "learn: true\nmax_transitions: 100\n", false).await;
+    let line = |letter: char| -> String {
+        (0..40)
+            .map(|i| format!("{letter}{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // 40 words at order 2: 41 positions, 2 transitions each.
+    rig.bot.say(&line('a')).await;
+    rig.messages_delivered(1).await;
+    assert_eq!(rig.count("SELECT count(*) FROM chain"), 82);
+    rig.bot.say(&line('b')).await;
+    rig.bot.say(&line('a')).await;
+    rig.messages_delivered(3).await;
+    assert_eq!(
+        rig.count("SELECT count(*) FROM chain"),
+        100,
+        "filled exactly"
+    );
+    assert_eq!(
+        rig.count("SELECT count FROM chain WHERE ord = 1 AND prefix = '' AND next = 'a0'"),
+        2,
+        "known transitions are still counted"
+    );
+    let stats = rig.bot.ask("!markov stats").await.text;
+    assert!(
+        stats.starts_with("I know 48 words and 100 of at most 100 transitions (order 2)")
+            && stats.ends_with("The model is full: only word pairs I already know are counted."),
+        "{stats}"
+    );
+    rig.host.shutdown().await;
+}
+
 /// What the fake Open-Meteo answers.
 #[derive(Clone)]
 struct Answer {

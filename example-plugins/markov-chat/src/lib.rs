@@ -128,17 +128,17 @@ impl Plugin for MarkovChat {
             return Ok(());
         }
         let learned = model::learn(&runs, settings.order, settings.max_transitions)?;
-        if learned.grew {
+        rosey_sdk::debug!(
+            "learned {} words from {} in #{}",
+            learned.words,
+            said.user,
+            said.channel
+        );
+        if learned.left_out > 0 {
             rosey_sdk::debug!(
-                "learned {} words from {} in #{}",
-                learned.words,
-                said.user,
-                said.channel
-            );
-        } else {
-            rosey_sdk::debug!(
-                "the model is full (max_transitions {}): only counted known word pairs",
-                settings.max_transitions
+                "the model is full (max_transitions {}): left out {} new transitions",
+                settings.max_transitions,
+                learned.left_out
             );
         }
         Ok(())
@@ -242,8 +242,12 @@ fn babble(settings: &Settings, args: &[String]) -> Result<String> {
 fn stats(settings: &Settings) -> Result<String> {
     let stats = model::stats()?;
     let mut reply = format!(
-        "I know {} words and {} of at most {} transitions (order {}), learned from {} messages",
-        stats.words, stats.transitions, settings.max_transitions, settings.order, stats.messages
+        "I know {} and {} of at most {} transitions (order {}), learned from {}",
+        plural(stats.words, "word"),
+        stats.transitions,
+        settings.max_transitions,
+        settings.order,
+        plural(stats.messages, "message")
     );
     if let Some(at) = stats.last_learned {
         reply.push_str(&format!(", the last {}", ago(model::now_secs() - at)));
@@ -254,6 +258,16 @@ fn stats(settings: &Settings) -> Result<String> {
         reply.push_str(" The model is full: only word pairs I already know are counted.");
     }
     Ok(reply)
+}
+
+/// "1 word", "2 words".
+fn plural(n: impl TryInto<i128>, noun: &str) -> String {
+    let n = n.try_into().unwrap_or(i128::MAX);
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// "just now", "5 min ago", "3 h ago", "2 d ago".
@@ -280,7 +294,8 @@ fn save(settings: &Settings, user: &str) -> Result<String> {
         snapshot::PATH
     );
     Ok(format!(
-        "Saved {transitions} transitions to {} ({bytes} bytes).",
+        "Saved {} to {} ({bytes} bytes).",
+        plural(transitions, "transition"),
         snapshot::PATH
     ))
 }
@@ -293,10 +308,10 @@ fn forget(settings: &Settings, user: &str, confirmed: bool) -> Result<String> {
     if !confirmed {
         let stats = model::stats()?;
         return Ok(format!(
-            "This deletes all {} transitions learned from {} messages, and {}. \
+            "This deletes all {} learned from {}, and {}. \
              Say `!markov forget confirm` to do it.",
-            stats.transitions,
-            stats.messages,
+            plural(stats.transitions, "transition"),
+            plural(stats.messages, "message"),
             snapshot::PATH
         ));
     }
@@ -304,7 +319,8 @@ fn forget(settings: &Settings, user: &str, confirmed: bool) -> Result<String> {
     snapshot::delete()?;
     rosey_sdk::info!("{user} made the plugin forget {removed} transitions");
     Ok(format!(
-        "Forgot {removed} transitions and deleted {}. {}",
+        "Forgot {} and deleted {}. {}",
+        plural(removed, "transition"),
         snapshot::PATH,
         settings.learning()
     ))
@@ -323,6 +339,13 @@ mod tests {
         assert_eq!(ago(60), "1 min ago");
         assert_eq!(ago(7200), "2 h ago");
         assert_eq!(ago(3 * 86_400 + 5), "3 d ago");
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1_i64, "word"), "1 word");
+        assert_eq!(plural(0_u64, "word"), "0 words");
+        assert_eq!(plural(2_usize, "message"), "2 messages");
     }
 
     #[test]

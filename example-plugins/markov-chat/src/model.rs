@@ -2,6 +2,7 @@
 //! `migrations/001_create_model.up.sql`): learning, generating, counting,
 //! forgetting.
 
+use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rosey_sdk::prelude::*;
@@ -17,7 +18,7 @@ pub const START: &str = "";
 pub const END: &str = "";
 
 /// One observation: the `ord` words of `prefix` were followed by `next`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Transition {
     /// How many words of context (1 to [`MAX_ORDER`]).
     pub ord: i64,
@@ -63,8 +64,8 @@ pub fn transitions(run: &[String], order: usize) -> Vec<Transition> {
 pub struct Learned {
     /// Words learned.
     pub words: usize,
-    /// False if the model was full: only known transitions were counted.
-    pub grew: bool,
+    /// New transitions left out because the model was full.
+    pub left_out: usize,
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
@@ -79,9 +80,44 @@ pub fn transition_count() -> Result<i64> {
     sql::query_row("SELECT count(*) FROM chain", params![])?.get(0)
 }
 
-/// Learns `runs` (one message) at `order`. Once the chain holds
-/// `max_transitions` rows (or would pass it with this message), new
-/// transitions are not added; those already known are still counted.
+/// Transitions looked up per query (3 parameters each; SQLite allows 999).
+const LOOKUP_CHUNK: usize = 300;
+
+/// Which of `wanted` the chain already holds.
+fn known(wanted: &[Transition]) -> Result<HashSet<Transition>> {
+    let mut unique: Vec<&Transition> = Vec::with_capacity(wanted.len());
+    let mut seen = HashSet::new();
+    for t in wanted {
+        if seen.insert(t) {
+            unique.push(t);
+        }
+    }
+    let mut found = HashSet::new();
+    for chunk in unique.chunks(LOOKUP_CHUNK) {
+        let mut sql = String::from(
+            "SELECT ord, prefix, next FROM chain WHERE (ord, prefix, next) IN (VALUES ",
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for (i, t) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+            values.extend(params![t.ord, t.prefix.as_str(), t.next.as_str()]);
+        }
+        sql.push(')');
+        for row in &sql::query(&sql, values)? {
+            found.insert(Transition {
+                ord: row.get(0)?,
+                prefix: row.get(1)?,
+                next: row.get(2)?,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Learns `runs` (one message) at `order`, in one transaction. New
+/// transitions are added while the chain holds fewer than
+/// `max_transitions`; the rest are left out, while those already known are
+/// always counted.
 pub fn learn(runs: &[Vec<String>], order: usize, max_transitions: i64) -> Result<Learned> {
     let all: Vec<Transition> = runs
         .iter()
@@ -89,27 +125,35 @@ pub fn learn(runs: &[Vec<String>], order: usize, max_transitions: i64) -> Result
         .collect();
     let words: usize = runs.iter().map(Vec::len).sum();
     if all.is_empty() {
-        return Ok(Learned { words, grew: false });
+        return Ok(Learned { words, left_out: 0 });
     }
-    let room = max_transitions.saturating_sub(transition_count()?);
-    let grew = room >= i64::try_from(all.len()).unwrap_or(i64::MAX);
-    let sql = if grew {
-        "INSERT INTO chain (ord, prefix, next, count) VALUES (?, ?, ?, 1) \
-         ON CONFLICT (ord, prefix, next) DO UPDATE SET count = count + 1"
-    } else {
-        "UPDATE chain SET count = count + 1 WHERE ord = ? AND prefix = ? AND next = ?"
-    };
-    let mut statements: Vec<Statement> = all
-        .into_iter()
-        .map(|t| Statement::new(sql, params![t.ord, t.prefix, t.next]))
-        .collect();
+    let known = known(&all)?;
+    let mut room = max_transitions.saturating_sub(transition_count()?);
+    let mut added = HashSet::new();
+    let mut left_out = 0;
+    let mut statements = Vec::with_capacity(all.len() + 1);
+    for t in all {
+        if !known.contains(&t) && !added.contains(&t) {
+            if room <= 0 {
+                left_out += 1;
+                continue;
+            }
+            room -= 1;
+            added.insert(t.clone());
+        }
+        statements.push(Statement::new(
+            "INSERT INTO chain (ord, prefix, next, count) VALUES (?, ?, ?, 1) \
+             ON CONFLICT (ord, prefix, next) DO UPDATE SET count = count + 1",
+            params![t.ord, t.prefix, t.next],
+        ));
+    }
     statements.push(Statement::new(
         "UPDATE stats SET messages = messages + 1, words = words + ?, \
          changes = changes + 1, last_learned = ? WHERE id = 1",
         params![i64::try_from(words).unwrap_or(i64::MAX), now_secs()],
     ));
     sql::transaction(statements).context("learning a message")?;
-    Ok(Learned { words, grew })
+    Ok(Learned { words, left_out })
 }
 
 /// A weighted random word that followed `prefix` (of `ord` words), if any.
