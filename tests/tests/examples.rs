@@ -79,6 +79,15 @@ impl Rig {
         );
     }
 
+    /// Waits until markov-chat has finished with everything said so far: a
+    /// message is counted as delivered when its call starts, and the plugin
+    /// handles events in order, so the reply to one more command means the
+    /// calls before it are done. (It adds one message to the count.)
+    async fn sync(&mut self) {
+        let usage = self.bot.ask("!markov help").await.text;
+        assert!(usage.starts_with("Usage: !markov"), "{usage}");
+    }
+
     /// Says `text` as `user` in `lobby` and returns the reply to it.
     async fn ask_as(&mut self, user: &str, text: &str) -> String {
         let id = format!("{user}-{}", text.len());
@@ -211,6 +220,7 @@ async fn markov_chat_learns_from_chat_and_babbles_it_back() {
         rig.bot.say(&text).await;
     }
     rig.messages_delivered(before + 3).await;
+    rig.sync().await;
     assert_eq!(
         rig.count(
             "SELECT count(DISTINCT prefix) FROM chain WHERE ord = 1 AND prefix GLOB 'n[0-9]*'"
@@ -285,6 +295,7 @@ async fn markov_chat_learns_from_chat_and_babbles_it_back() {
     let before = rig.stats().messages;
     rig.bot.say("penguins waddle").await;
     rig.messages_delivered(before + 1).await;
+    rig.sync().await;
     control.disable("markov-chat").await.unwrap();
     let rewritten = std::fs::read_to_string(&snapshot_path).unwrap();
     assert!(rewritten.contains("\"penguins\""), "{rewritten}");
@@ -330,6 +341,7 @@ async fn markov_chat_learns_nothing_until_the_operator_opts_in() {
     let before = rig.stats().messages;
     rig.bot.say("more words here").await;
     rig.messages_delivered(before + 1).await;
+    rig.sync().await;
     assert_eq!(rig.count("SELECT messages FROM stats"), 1);
     assert_eq!(
         rig.count("SELECT count(*) FROM chain WHERE next = 'more'"),
@@ -357,10 +369,12 @@ async fn markov_chat_stops_adding_transitions_at_max_transitions() {
     // 40 words at order 2: 41 positions, 2 transitions each.
     rig.bot.say(&line('a')).await;
     rig.messages_delivered(1).await;
+    rig.sync().await;
     assert_eq!(rig.count("SELECT count(*) FROM chain"), 82);
     rig.bot.say(&line('b')).await;
     rig.bot.say(&line('a')).await;
-    rig.messages_delivered(3).await;
+    rig.messages_delivered(4).await;
+    rig.sync().await;
     assert_eq!(
         rig.count("SELECT count(*) FROM chain"),
         100,
@@ -581,29 +595,57 @@ async fn weather_alerts_fetch_on_schedule_alert_once_per_crossing_and_answer_fro
         "{stats:?}"
     );
 
-    // Malformed answers are errors too, never a crash, never an alert.
-    for body in [
-        "not json",
-        r#"{"current": {"temperature_2m": "warm"}}"#,
-        "[]",
+    // Malformed and oversized answers are errors too, never a crash, never
+    // an alert.
+    let huge = format!("{{\"padding\": \"{}\"}}", "x".repeat(300 << 10));
+    for (body, expected) in [
+        ("not json", "Berlin: malformed response: not JSON"),
+        (
+            r#"{"current": {"temperature_2m": "warm"}}"#,
+            "Berlin: malformed response: `current.temperature_2m` is not a number",
+        ),
+        ("[]", "Berlin: malformed response: no `current` object"),
+        (huge.as_str(), "Berlin: the response is larger than 256 KiB"),
     ] {
         meteo.answer(Answer {
             status: 200,
             body: body.into(),
         });
         meteo.wait_requests(2).await;
+        let stats = rig.stats();
+        assert!(
+            stats
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains(expected)),
+            "{expected}: {:?}",
+            stats.last_error
+        );
     }
     let stats = rig.stats();
-    assert!(
-        stats
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("malformed response")),
-        "{stats:?}"
-    );
     assert_eq!(stats.traps, 0);
     assert!(alerts(&mut sent).is_empty());
     rig.host.shutdown().await;
+}
+
+/// The examples pass their own scenarios (`tests/*.yaml`) with `rosey plugin test`.
+#[test]
+fn the_examples_pass_their_scenarios() {
+    let work = tempfile::tempdir().unwrap();
+    for plugin in ["markov-chat", "weather-alerts"] {
+        let dir = workspace_path(&format!("example-plugins/{plugin}"));
+        let output = rosey(
+            work.path(),
+            None,
+            &["plugin", "test", dir.to_str().unwrap()],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains(" passed, 0 failed"),
+            "{plugin}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 /// The examples as shipped pass `rosey plugin validate` with no finding.
