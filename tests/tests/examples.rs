@@ -24,6 +24,7 @@ struct Rig {
     _nats: ManagedNats,
     host: Host,
     bot: BotCore,
+    home: RoseyHome,
     paths: PluginPaths,
     name: String,
 }
@@ -31,6 +32,16 @@ struct Rig {
 /// Installs `package` into a fresh home with `config` as its config.yaml,
 /// and starts a host on a fresh nats-server.
 async fn start(package: Package, config: &str, allow_private_http: bool) -> Rig {
+    start_with_files(package, config, allow_private_http, &[]).await
+}
+
+/// [`start`], with `files` (name, contents) in the plugin's `/data` first.
+async fn start_with_files(
+    package: Package,
+    config: &str,
+    allow_private_http: bool,
+    files: &[(&str, &str)],
+) -> Rig {
     let nats = ManagedNats::start(None).await.unwrap();
     let work = tempfile::tempdir().unwrap();
     let home = RoseyHome::new(work.path().join("home"));
@@ -40,7 +51,10 @@ async fn start(package: Package, config: &str, allow_private_http: bool) -> Rig 
     if !config.is_empty() {
         std::fs::write(&paths.config, config).unwrap();
     }
-    let mut host_config = HostConfig::new(home, nats.url());
+    for (name, contents) in files {
+        std::fs::write(paths.files.join(name), contents).unwrap();
+    }
+    let mut host_config = HostConfig::new(home.clone(), nats.url());
     host_config.allow_private_http = allow_private_http;
     let host = Host::start(host_config).await.unwrap();
     let bot = BotCore::connect(&nats.url()).await;
@@ -49,6 +63,7 @@ async fn start(package: Package, config: &str, allow_private_http: bool) -> Rig 
         _nats: nats,
         host,
         bot,
+        home,
         paths,
         name: package.manifest.name.to_string(),
     }
@@ -390,6 +405,71 @@ async fn markov_chat_stops_adding_transitions_at_max_transitions() {
         stats.starts_with("I know 48 words and 100 of at most 100 transitions (order 2)")
             && stats.ends_with("The model is full: only word pairs I already know are counted."),
         "{stats}"
+    );
+    rig.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn markov_chat_imports_a_huge_snapshot_only_up_to_max_transitions() {
+    // Nearly 8 MiB (the most it reads): far more transitions than
+    // max_transitions allows. The first 100,000 are imported at init, the
+    // rest only counted; nothing traps or runs out of memory.
+    let mut text = String::from(r#"{"format":"rosey-markov-chat","version":1,"transitions":["#);
+    let mut i = 0;
+    while text.len() < (8 << 20) - 64 {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(r#"[1,["w{i}"],"x",1]"#));
+        i += 1;
+    }
+    text.push_str("]}");
+    let mut rig = start_with_files(
+        markov(),
+        "max_transitions: 100000\n",
+        false,
+        &[("model.json", &text)],
+    )
+    .await;
+    let stats = rig.bot.ask("!markov stats").await.text;
+    assert!(
+        stats.starts_with("I know 100000 words and 100000 of at most 100000 transitions"),
+        "{stats}"
+    );
+    let status = rig.stats();
+    assert_eq!((status.traps, status.errors), (0, 0), "{status:?}");
+    let name = "markov-chat".parse().unwrap();
+    let log = std::fs::read_to_string(rig.home.plugin_log(&name)).unwrap();
+    assert!(
+        log.contains(&format!(
+            "{} more transitions in /data/model.json were over max_transitions",
+            i - 100_000
+        )),
+        "{log}"
+    );
+    rig.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn markov_chat_refuses_a_hostile_snapshot_without_running_out_of_memory() {
+    // Nearly 8 MiB of one transition whose prefix has millions of words:
+    // read naively, tens of MiB of empty strings. It is refused at the
+    // fourth word; the plugin starts with an empty model.
+    let words = ((8 << 20) - 128) / 3;
+    let text = format!(
+        r#"{{"format":"rosey-markov-chat","version":1,"transitions":[[1,[{}""],"x",1]]}}"#,
+        "\"\",".repeat(words)
+    );
+    let mut rig = start_with_files(markov(), "", false, &[("model.json", &text)]).await;
+    let stats = rig.bot.ask("!markov stats").await.text;
+    assert!(stats.starts_with("I know 0 words and 0 of"), "{stats}");
+    let status = rig.stats();
+    assert_eq!((status.traps, status.errors), (0, 0), "{status:?}");
+    let name = "markov-chat".parse().unwrap();
+    let log = std::fs::read_to_string(rig.home.plugin_log(&name)).unwrap();
+    assert!(
+        log.contains("not importing the snapshot: /data/model.json: a prefix has at most 3 words"),
+        "{log}"
     );
     rig.host.shutdown().await;
 }
