@@ -120,11 +120,11 @@ impl Plugin for WeatherAlerts {
 
     fn on_config_changed(keys: Vec<String>) -> Result<()> {
         // An error refuses the change: the operator's old file comes back.
+        // (The host logs which keys changed.)
         let settings = Settings::load()?;
         if keys.iter().any(|k| k == "locations") {
             prune(&settings)?;
         }
-        rosey_sdk::info!("configuration changed: {}", keys.join(", "));
         Ok(())
     }
 }
