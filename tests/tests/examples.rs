@@ -708,26 +708,6 @@ async fn weather_alerts_fetch_on_schedule_alert_once_per_crossing_and_answer_fro
     rig.host.shutdown().await;
 }
 
-/// The examples pass their own scenarios (`tests/*.yaml`) with `rosey plugin test`.
-#[test]
-fn the_examples_pass_their_scenarios() {
-    let work = tempfile::tempdir().unwrap();
-    for plugin in ["markov-chat", "weather-alerts"] {
-        let dir = workspace_path(&format!("example-plugins/{plugin}"));
-        let output = rosey(
-            work.path(),
-            None,
-            &["plugin", "test", dir.to_str().unwrap()],
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success() && stdout.contains(" passed, 0 failed"),
-            "{plugin}: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
-
 /// The examples as shipped pass `rosey plugin validate` with no finding.
 #[test]
 fn the_examples_validate_cleanly() {

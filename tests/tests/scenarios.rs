@@ -211,7 +211,7 @@ fn a_project_without_scenarios_is_told_where_they_go() {
 
 #[test]
 fn the_example_plugins_pass_their_own_scenarios() {
-    for example in ["echo", "quote-bot"] {
+    for example in ["echo", "quote-bot", "markov-chat", "weather-alerts"] {
         let dir = workspace_path(&format!("example-plugins/{example}"));
         let (ok, stdout, stderr) = run_test(&dir, &[]);
         assert!(ok, "{example}:\n{stdout}\n{stderr}");

@@ -442,8 +442,16 @@ impl World {
                 let old = self.ctx.config();
                 let mut config = (*old).clone();
                 config.extend(keys);
-                crate::plugin_config::check(manifest, &config)
-                    .context("the new configuration does not fit config_schema")?;
+                // Refused before it reaches the plugin, as `rosey plugin
+                // config set` refuses it: the step's error.
+                if let Err(e) = crate::plugin_config::check(manifest, &config) {
+                    return Ok(Observed {
+                        errors: vec![format!(
+                            "the new configuration does not fit config_schema: {e:#}"
+                        )],
+                        ..Observed::default()
+                    });
+                }
                 let changed = crate::plugin_config::changed_keys(&old, &config);
                 let (tx, rx) = oneshot::channel();
                 self.send(Event::Configure(
