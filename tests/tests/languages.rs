@@ -134,7 +134,8 @@ fn a_rust_project_is_created_built_and_validated() {
 fn a_python_project_is_created_built_and_validated() {
     let work = tempfile::tempdir().unwrap();
     create_build_validate(work.path(), "python");
-    // The build leaves no bytecode behind (`rosey dev` would see a change).
+    // The build writes nothing beside the sources (`rosey dev` would take
+    // bytecode caches for an edit).
     assert!(!work.path().join("hello-python/__pycache__").exists());
 }
 

@@ -78,7 +78,8 @@ fn check_rust() -> Result<()> {
 fn componentize_py(dir: &Path) -> Result<PathBuf> {
     let local = dir.join(".venv").join("bin").join("componentize-py");
     let program = if local.is_file() {
-        local
+        // Absolute: the build runs it from another directory.
+        std::path::absolute(&local).unwrap_or(local)
     } else {
         PathBuf::from("componentize-py")
     };
@@ -156,39 +157,23 @@ pub fn build_python(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>> {
     }
     let build = build_dir(dir, &manifest.permissions)?;
     let wasm = build.join("plugin.wasm");
-    let caches_before = pycaches(dir);
+    // componentize-py reads the code from a copy: the Python inside it writes
+    // bytecode (__pycache__) beside the sources, and `rosey dev` would take
+    // that for an edit and rebuild for ever.
+    copy_sources(dir, &build.join("app"))?;
     eprintln!("rosey: building {} with componentize-py…", manifest.name);
     let started = Instant::now();
+    // From inside .rosey/build: componentize-py also puts its working
+    // directory on the Python path.
     let output = Command::new(&program)
-        .current_dir(dir)
-        .args([
-            "-d",
-            ".rosey/build/wit",
-            "-w",
-            "rosey-build",
-            "componentize",
-            "app",
-        ])
-        .args([
-            "-p",
-            ".",
-            "-p",
-            ".rosey/python",
-            "-o",
-            ".rosey/build/plugin.wasm",
-        ])
+        .current_dir(&build)
+        .args(["-d", "wit", "-w", "rosey-build", "componentize", "app"])
+        .args(["-p", "app", "-p", "../python", "-o", "plugin.wasm"])
         // Its errors are Python tracebacks; a Rust backtrace only buries them.
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("could not run {}", program.display()))?;
-    // The Python inside componentize-py writes bytecode beside the sources;
-    // leave the project as it was (`rosey dev` would see a change).
-    for cache in pycaches(dir) {
-        if !caches_before.contains(&cache) {
-            let _ = std::fs::remove_dir_all(&cache);
-        }
-    }
     if !output.status.success() {
         relay(&output);
         let text = String::from_utf8_lossy(&output.stderr);
@@ -205,29 +190,40 @@ pub fn build_python(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>> {
     std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))
 }
 
-/// The `__pycache__` directories of the project (not under hidden
-/// directories such as `.venv` and `.rosey`).
-fn pycaches(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with('.') || !path.is_dir() {
-                continue;
-            }
-            if name == "__pycache__" {
-                found.push(path);
-            } else {
-                walk(&path, found);
-            }
+/// Copy the project's files from `from` into `to`, but hidden entries
+/// (`.rosey/`, `.venv/`, `.git/`...), bytecode caches, build output and
+/// archives.
+fn copy_sources(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("could not read {}", from.display()))?;
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        if text.starts_with('.')
+            || matches!(text.as_ref(), "__pycache__" | "node_modules" | "target")
+            || text.ends_with(".roseyplug")
+        {
+            continue;
+        }
+        let (source, target) = (entry.path(), to.join(&name));
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("could not read {}", source.display()))?;
+        if kind.is_dir() {
+            copy_sources(&source, &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(&source, &target).with_context(|| {
+                format!(
+                    "could not copy {} to {}",
+                    source.display(),
+                    target.display()
+                )
+            })?;
         }
     }
-    let mut found = Vec::new();
-    walk(dir, &mut found);
-    found
+    Ok(())
 }
 
 /// Build the JavaScript project in `dir` with componentize-js (run from the
