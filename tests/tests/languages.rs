@@ -199,6 +199,23 @@ fn bad_names_and_missing_toolchains_are_explained() {
     }
 }
 
+/// Copy a project's files (not its hidden directories, such as `.rosey/`).
+fn copy_project(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_project(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_example_rolls_dice_over_nats() {
     let nats = ManagedNats::start(None).await.unwrap();
@@ -206,7 +223,10 @@ async fn the_python_example_rolls_dice_over_nats() {
     let work = tempfile::tempdir().unwrap();
     let home = work.path().join("home");
     let archive = work.path().join("roll.roseyplug");
-    let dir = workspace_path("example-plugins/roll");
+    // Built from a copy: a build writes .rosey/ into the project, and a
+    // change under example-plugins/ reruns the tests' build script.
+    let dir = work.path().join("roll");
+    copy_project(&workspace_path("example-plugins/roll"), &dir);
     rosey_ok(
         &home,
         None,
