@@ -108,6 +108,10 @@ fn create_build_validate(work: &Path, lang: &str) -> std::path::PathBuf {
         None,
         &["plugin", "validate", archive.to_str().unwrap()],
     );
+    // The template's own scenario (tests/hello.yaml) passes.
+    let tested = rosey_ok(&home, None, &["plugin", "test", project.to_str().unwrap()]);
+    assert!(tested.contains("1 passed, 0 failed"), "{lang}: {tested}");
+
     assert!(
         validated.status.success(),
         "{lang}: the host would refuse the template's plugin: {}",
@@ -255,6 +259,10 @@ async fn the_python_example_rolls_dice_over_nats() {
         "roll: installed (compiled) in {} ms, {} ms in all",
         installed["compile_ms"], installed["total_ms"]
     );
+
+    // Its scenarios (tests/*.yaml) pass on the in-memory host.
+    let tested = rosey_ok(&home, None, &["plugin", "test", dir.to_str().unwrap()]);
+    assert!(tested.contains("2 passed, 0 failed"), "{tested}");
 
     rosey_ok(&home, Some(&url), &["start"]);
     let _stop = StopOnDrop(&home);

@@ -307,10 +307,10 @@ impl Create {
                     "  rosey plugin build     # -> {}-0.1.0.roseyplug",
                     report.name
                 );
+                println!("  rosey plugin test      # run the scenarios in tests/*.yaml");
                 println!(
                     "  rosey dev              # run it with a chat console; rebuilds on every change"
                 );
-                println!("  (README.md says more; tests/hello.yaml is a test scenario)");
             }
         }
         if let Some(missing) = missing {
