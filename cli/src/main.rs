@@ -5,6 +5,7 @@ mod editor;
 mod nats_service;
 mod output;
 mod process;
+mod scaffold;
 
 use std::process::ExitCode;
 

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use super::Context;
 use crate::output::{OutputFormat, Table, ago, human_bytes, print_json};
 use crate::process;
+use crate::scaffold::{self, Language};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -32,6 +33,12 @@ pub enum PluginCommand {
     /// The manifest is also embedded in the component, so the bare `.wasm`
     /// can be installed too.
     Build(Build),
+    /// Create a plugin project in Rust, Python or JavaScript.
+    ///
+    /// Writes a `hello` plugin (a command, a configuration value, a test
+    /// scenario, a README) into DIR (default: ./NAME), which must not exist
+    /// or be empty, and checks that the language's toolchain is installed.
+    Create(Create),
     /// Install a plugin from a `.roseyplug` archive or a `.wasm` component
     /// built by `rosey plugin build`.
     ///
@@ -109,6 +116,25 @@ pub struct Build {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rosey plugin create greeter                    # Rust, in ./greeter
+  rosey plugin create greeter --lang python      # Python (componentize-py)
+  rosey plugin create greeter --lang js --dir plugins/greeter
+
+Then: cd greeter && rosey plugin build (or rosey dev, to run it with a chat console)")]
+pub struct Create {
+    /// The plugin's name: 1 to 64 characters of a-z, 0-9 and \"-\", starting
+    /// with a letter.
+    name: String,
+    /// The language of the project.
+    #[arg(short, long, value_enum, default_value = "rust")]
+    lang: Language,
+    /// Where to write the project [default: ./NAME].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct Install {
     /// A `.roseyplug` archive or a `.wasm` component carrying its manifest.
     source: PathBuf,
@@ -136,6 +162,7 @@ impl PluginCommand {
     pub fn run(self, ctx: &Context) -> Result<()> {
         match self {
             Self::Build(build) => build.run(ctx),
+            Self::Create(create) => create.run(ctx),
             Self::Install(install) => install.run(ctx),
             Self::Update(update) => update.run(ctx),
             Self::Approve(approve) => approve.run(ctx),
@@ -237,6 +264,62 @@ impl Build {
     }
 }
 
+// --------------------------------------------------------------- create
+
+#[derive(Serialize)]
+struct CreateReport {
+    name: String,
+    language: String,
+    dir: PathBuf,
+    files: Vec<String>,
+    /// What is missing to build it, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing_toolchain: Option<String>,
+}
+
+impl Create {
+    fn run(self, ctx: &Context) -> Result<()> {
+        let name = parse_name(&self.name)?;
+        let dir = self.dir.unwrap_or_else(|| PathBuf::from(name.as_str()));
+        let files = scaffold::create(&dir, &name, self.lang)?;
+        let missing = scaffold::check_toolchain(self.lang, &dir)
+            .err()
+            .map(|e| format!("{e:#}"));
+        let report = CreateReport {
+            name: name.to_string(),
+            language: self.lang.to_string(),
+            dir: dir.clone(),
+            files,
+            missing_toolchain: missing.clone(),
+        };
+        match ctx.output {
+            OutputFormat::Json => print_json(&report)?,
+            OutputFormat::Text => {
+                println!(
+                    "Created {} ({}) in {}",
+                    report.name,
+                    report.language,
+                    dir.display()
+                );
+                println!("Next steps:");
+                println!("  cd {}", dir.display());
+                println!(
+                    "  rosey plugin build     # -> {}-0.1.0.roseyplug",
+                    report.name
+                );
+                println!("  rosey plugin test      # run the scenarios in tests/*.yaml");
+                println!(
+                    "  rosey dev              # run it with a chat console; rebuilds on every change"
+                );
+            }
+        }
+        if let Some(missing) = missing {
+            bail!("the project was created, but it cannot be built here yet: {missing}");
+        }
+        Ok(())
+    }
+}
+
 /// Build the plugin project in `dir`: its manifest and its component (a
 /// Rust project is compiled; another language's provides `plugin.wasm`).
 pub fn build_component(dir: &Path) -> Result<(Manifest, Vec<u8>)> {
@@ -249,16 +332,22 @@ pub fn build_component(dir: &Path) -> Result<(Manifest, Vec<u8>)> {
         )
     })?;
     let manifest = Manifest::from_yaml(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let wasm = if dir.join("Cargo.toml").is_file() {
-        cargo_build(dir)?
-    } else if dir.join("plugin.wasm").is_file() {
-        std::fs::read(dir.join("plugin.wasm"))?
-    } else {
-        bail!(
-            "{} has neither a Cargo.toml (a Rust plugin) nor a plugin.wasm (a component \
-             built by another toolchain) beside its manifest.yaml",
+    let wasm = match Language::detect(dir) {
+        Some(Language::Rust) => {
+            if scaffold::uses_vendored_sdk(dir) && scaffold::ensure_support(dir)? {
+                eprintln!("rosey: wrote .rosey/ (the Rust SDK and the WIT contract)");
+            }
+            cargo_build(dir)?
+        }
+        Some(Language::Python) => scaffold::build_python(dir, &manifest)?,
+        Some(Language::Js) => scaffold::build_js(dir, &manifest)?,
+        None if dir.join("plugin.wasm").is_file() => std::fs::read(dir.join("plugin.wasm"))?,
+        None => bail!(
+            "{} has no Cargo.toml (Rust), app.py or pyproject.toml (Python), package.json \
+             (JavaScript), nor a plugin.wasm (a component built by another toolchain) beside \
+             its manifest.yaml; `rosey plugin create NAME --lang rust|python|js` makes a project",
             dir.display()
-        );
+        ),
     };
     Ok((manifest, wasm))
 }
