@@ -191,7 +191,9 @@ pub fn validate_package(runtime: &Runtime, package: &Package, source: String) ->
             "W102",
             "plugin.wasm",
             format!("the component is {} MiB", package.wasm.len() >> 20),
-            "build in release mode and strip debug info (`rosey plugin build` does both)",
+            "for a Rust plugin, build in release mode and strip debug info (`rosey plugin \
+             build` does both); Python and JavaScript components carry their interpreter and \
+             are this large by nature",
         );
     }
     check_component(runtime, package, &mut found);
@@ -276,6 +278,9 @@ fn check_component(runtime: &Runtime, package: &Package, found: &mut Findings) {
             "wasi:clocks/",
             "wasi:random/",
             "wasi:filesystem/",
+            // Linked because standard libraries import it (CPython always
+            // does); TCP, UDP and name lookup are denied by the WASI context.
+            "wasi:sockets/",
             "wasi:http/",
         ]
         .iter()
@@ -285,8 +290,9 @@ fn check_component(runtime: &Runtime, package: &Package, found: &mut Findings) {
                 "R021",
                 "plugin.wasm",
                 format!("imports `{import}`, which Rosey does not provide"),
-                "use only rosey:plugin, WASI 0.2 (cli, io, clocks, random, filesystem; no \
-                 sockets) and wasi:http; remove the dependency that pulls it in",
+                "use only rosey:plugin, WASI 0.2 (cli, io, clocks, random, filesystem, and \
+                 sockets, which are linked but deny every connection) and wasi:http; remove \
+                 the dependency that pulls it in",
             );
         }
         for (prefix, permission) in GUARDED_IMPORTS {

@@ -106,8 +106,8 @@ fn cases(dir: &Path) -> Vec<Case> {
             passes: false,
         },
         Case {
-            name: "an import Rosey never provides (sockets)",
-            file: with_component("sockets.wasm", component(&["wasi:sockets/tcp@0.2.0"])),
+            name: "an import Rosey never provides (wasi:keyvalue)",
+            file: with_component("keyvalue.wasm", component(&["wasi:keyvalue/store@0.2.0"])),
             expect: vec![("R021", "plugin.wasm"), ("R023", "plugin.wasm")],
             passes: false,
         },

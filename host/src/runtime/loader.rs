@@ -31,7 +31,7 @@ pub struct Instance {
 #[derive(Clone)]
 pub struct Runtime {
     engine: RoseyEngine,
-    /// WASI (no sockets) and the Rosey imports.
+    /// WASI (sockets linked, every connection denied) and the Rosey imports.
     linker: Arc<Linker<PluginState>>,
     /// The same plus `wasi:http`, for plugins granted `http_requests` only.
     http_linker: Arc<Linker<PluginState>>,
