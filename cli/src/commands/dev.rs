@@ -176,7 +176,8 @@ async fn reload(dir: &Path, home: &RoseyHome, control: &Control) {
 }
 
 /// What the project's files look like now: paths, sizes and modification
-/// times, skipping build output, the dev home and hidden directories.
+/// times, skipping build output, installed dependencies, the dev home and
+/// hidden directories.
 fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -185,7 +186,10 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') || name == "target" || name.ends_with(".roseyplug") {
+            // Build output and installed dependencies (a JavaScript
+            // project's node_modules holds thousands of files).
+            let generated = matches!(&*name, "target" | "node_modules" | "__pycache__");
+            if name.starts_with('.') || generated || name.ends_with(".roseyplug") {
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };

@@ -123,7 +123,7 @@ pub struct Build {
 
 Then: cd greeter && rosey plugin build (or rosey dev, to run it with a chat console)")]
 pub struct Create {
-    /// The plugin's name: 1 to 64 characters of a-z, 0-9 and \"-\", starting
+    /// The plugin's name: 1 to 64 characters of a-z, 0-9 and "-", starting
     /// with a letter.
     name: String,
     /// The language of the project.
