@@ -31,19 +31,16 @@ fn create_build_validate(work: &Path, lang: &str) -> std::path::PathBuf {
     let name = format!("hello-{lang}");
     let project = work.join(&name);
     let started = Instant::now();
-    let created = rosey_ok(
-        &home,
-        None,
-        &[
-            "plugin",
-            "create",
-            &name,
-            "--lang",
-            lang,
-            "--dir",
-            project.to_str().unwrap(),
-        ],
-    );
+    let create = [
+        "plugin",
+        "create",
+        &name,
+        "--lang",
+        lang,
+        "--dir",
+        project.to_str().unwrap(),
+    ];
+    let created = rosey_ok(&home, None, &create);
     assert!(created.contains("Next steps:"), "{created}");
     assert!(created.contains("rosey plugin build"), "{created}");
     for file in [
@@ -60,19 +57,7 @@ fn create_build_validate(work: &Path, lang: &str) -> std::path::PathBuf {
     assert!(scenario.contains("replies: [\"Hi, alice!\"]"), "{scenario}");
 
     // A second create into the same directory is refused and changes nothing.
-    let again = rosey(
-        &home,
-        None,
-        &[
-            "plugin",
-            "create",
-            &name,
-            "--lang",
-            lang,
-            "--dir",
-            project.to_str().unwrap(),
-        ],
-    );
+    let again = rosey(&home, None, &create);
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("not empty"),
