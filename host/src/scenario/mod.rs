@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use check::Text;
-pub use run::{Outcome, Suite};
+pub use run::Suite;
 
 /// One scenario file: what the world holds, what happens, what must follow.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -44,13 +44,6 @@ pub struct Suite {
     grants: Grants,
 }
 
-/// How a scenario went.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// What did not hold.
-    pub failures: Vec<String>,
-}
-
 impl Suite {
     /// Compile `package` (once for every scenario) and check it links with
     /// its grants, as an install would.
@@ -66,11 +59,6 @@ impl Suite {
         })
     }
 
-    /// The package under test.
-    pub fn package(&self) -> &Package {
-        &self.package
-    }
-
     /// Run one scenario file.
     pub async fn run(&self, file: &ScenarioFile) -> Report {
         let started = Instant::now();
@@ -84,7 +72,7 @@ impl Suite {
             ),
             Ok(scenario) => {
                 let failures = match self.run_scenario(scenario).await {
-                    Ok(outcome) => outcome.failures,
+                    Ok(failures) => failures,
                     Err(e) => vec![format!("{e:#}")],
                 };
                 (scenario.description.clone(), failures)
@@ -100,7 +88,8 @@ impl Suite {
         }
     }
 
-    async fn run_scenario(&self, scenario: &Scenario) -> Result<Outcome> {
+    /// Run `scenario`; returns what did not hold, one line each.
+    async fn run_scenario(&self, scenario: &Scenario) -> Result<Vec<String>> {
         let work = tempfile::tempdir().context("could not make a scratch directory")?;
         let home = RoseyHome::new(work.path().join("home"));
         {
@@ -115,13 +104,11 @@ impl Suite {
             .context("installing the plugin for this scenario failed")?;
         }
         let mut world = World::start(self, &home, &scenario.given).await?;
-        let mut outcome = Outcome::default();
+        let mut failures = Vec::new();
         if let Some(why) = world.take_failures().into_iter().next() {
-            outcome
-                .failures
-                .push(format!("the plugin did not start: {why}"));
+            failures.push(format!("the plugin did not start: {why}"));
             world.stop().await;
-            return Ok(outcome);
+            return Ok(failures);
         }
         // What `init` logged and published is part of the first step.
         let mut whole = Observed::default();
@@ -130,7 +117,7 @@ impl Suite {
             let observed = match world.step(step).await {
                 Ok(observed) => observed,
                 Err(e) => {
-                    outcome.failures.push(format!("{label}: {e:#}"));
+                    failures.push(format!("{label}: {e:#}"));
                     break;
                 }
             };
@@ -142,19 +129,15 @@ impl Suite {
                     observed.errors.join("; ")
                 ));
             }
-            outcome
-                .failures
-                .extend(problems.into_iter().map(|p| format!("{label}: {p}")));
+            failures.extend(problems.into_iter().map(|p| format!("{label}: {p}")));
             whole.extend(observed);
         }
         if let Some(expect) = &scenario.then {
             let problems = world.check(expect, &whole);
-            outcome
-                .failures
-                .extend(problems.into_iter().map(|p| format!("at the end: {p}")));
+            failures.extend(problems.into_iter().map(|p| format!("at the end: {p}")));
         }
         world.stop().await;
-        Ok(outcome)
+        Ok(failures)
     }
 }
 
