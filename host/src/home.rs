@@ -201,6 +201,12 @@ impl RoseyHome {
         self.run_dir().join("status.json")
     }
 
+    /// `admin.token`: the admin API's bearer token (0600; made by the first
+    /// host that serves the API, or by `rosey admin token`).
+    pub fn admin_token(&self) -> PathBuf {
+        self.root.join("admin.token")
+    }
+
     /// One plugin's paths.
     pub fn plugin(&self, name: &PluginName) -> PluginPaths {
         PluginPaths::at(self.plugins_dir().join(name.as_str()))

@@ -8,6 +8,8 @@
 //! ```yaml
 //! nats_url: nats://127.0.0.1:4222
 //! metrics: 127.0.0.1:9464
+//! admin:
+//!   listen: 127.0.0.1:7780
 //! supervision:
 //!   quarantine_after: 3
 //!   crash_window: 5m
@@ -34,6 +36,9 @@ use crate::supervisor::policy::SupervisionPolicy;
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
 /// The host's log filter when neither `rosey.yaml` nor `ROSEY_LOG` sets one.
 pub const DEFAULT_LOG: &str = "info,async_nats=warn";
+/// Where the admin API and dashboard listen unless `rosey.yaml`, the
+/// environment or a flag says otherwise.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:7780";
 /// What starts a chat command unless `rosey.yaml` says otherwise.
 pub const DEFAULT_COMMAND_PREFIX: &str = "!";
 /// The longest command prefix.
@@ -70,7 +75,7 @@ impl Key {
 }
 
 /// Every setting, in the order `rosey config show` lists them.
-pub static KEYS: [Key; 9] = [
+pub static KEYS: [Key; 10] = [
     Key {
         name: "nats_url",
         kind: "NATS URL",
@@ -100,6 +105,16 @@ pub static KEYS: [Key; 9] = [
         env: Some("ROSEY_METRICS_ADDR"),
         flag: Some("--metrics"),
         help: "Serve Prometheus metrics on this address at /metrics; keep it on loopback.",
+    },
+    Key {
+        name: "admin.listen",
+        kind: "IP:PORT or off",
+        default: Some(DEFAULT_ADMIN_LISTEN),
+        unset: "off",
+        example: DEFAULT_ADMIN_LISTEN,
+        env: Some("ROSEY_ADMIN_LISTEN"),
+        flag: Some("--admin-listen"),
+        help: "Serve the admin API and the web dashboard on this address (off: not at all); beyond loopback the host warns, since the API is plain HTTP.",
     },
     Key {
         name: "log",
@@ -164,10 +179,11 @@ pub static KEYS: [Key; 9] = [
 ];
 
 /// The keys of the top level and of each section, for error messages.
-const TOP_KEYS: [&str; 6] = [
+const TOP_KEYS: [&str; 7] = [
     "nats_url",
     "command_prefix",
     "metrics",
+    "admin",
     "log",
     "http",
     "supervision",
@@ -192,6 +208,9 @@ pub struct ConfigFile {
     pub command_prefix: Option<CommandPrefix>,
     /// Where to serve Prometheus metrics.
     pub metrics: Option<MetricsAddr>,
+    /// The admin API and dashboard.
+    #[serde(default, deserialize_with = "section")]
+    pub admin: AdminSection,
     /// The host's log filter.
     pub log: Option<LogFilter>,
     /// Plugins' outgoing HTTP.
@@ -211,6 +230,17 @@ pub struct ConfigFile {
 pub struct HttpSection {
     /// Let plugins reach loopback and private addresses.
     pub allow_private: Option<bool>,
+}
+
+/// `admin:` in `rosey.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `listen: 127.0.0.1:7780`"
+)]
+pub struct AdminSection {
+    /// Where to listen, or off.
+    pub listen: Option<AdminListen>,
 }
 
 /// `supervision:` in `rosey.yaml`.
@@ -339,6 +369,42 @@ impl FromStr for MetricsAddr {
 impl<'de> Deserialize<'de> for MetricsAddr {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_str(StrVisitor::new("an address such as 127.0.0.1:9464"))
+    }
+}
+
+/// Where to serve the admin API and dashboard: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminListen(pub Option<SocketAddr>);
+
+impl FromStr for AdminListen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(AdminListen(None));
+        }
+        text.parse().map(|a| AdminListen(Some(a))).map_err(|_| {
+            format!(
+                "invalid address {text:?}: expected IP:PORT, such as {DEFAULT_ADMIN_LISTEN}, \
+                 or off"
+            )
+        })
+    }
+}
+
+impl fmt::Display for AdminListen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AdminListen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(StrVisitor::new("an address such as 127.0.0.1:7780, or off"))
     }
 }
 
@@ -814,6 +880,8 @@ pub struct Flags {
     pub nats_url: Option<String>,
     /// `--metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `--admin-listen`.
+    pub admin_listen: Option<AdminListen>,
     /// `--restart-backoff`.
     pub restart_backoff: Option<HumanDuration>,
     /// `--restart-backoff-max`.
@@ -835,6 +903,7 @@ impl Flags {
         };
         add("--nats-url", self.nats_url.clone());
         add("--metrics", self.metrics.map(|a| a.to_string()));
+        add("--admin-listen", self.admin_listen.map(|a| a.to_string()));
         add(
             "--restart-backoff",
             self.restart_backoff.map(|d| d.to_string()),
@@ -865,6 +934,8 @@ pub struct Settings {
     pub command_prefix: Setting<String>,
     /// Where to serve `/metrics`; `None`: off.
     pub metrics: Setting<Option<SocketAddr>>,
+    /// Where to serve the admin API and dashboard; `None`: off.
+    pub admin_listen: Setting<Option<SocketAddr>>,
     /// The host's log filter.
     pub log: Setting<String>,
     /// Let plugins' HTTP requests reach private addresses.
@@ -1004,6 +1075,17 @@ impl Settings {
                 })?,
                 flags.metrics.map(|a| (Some(a), flag("metrics"))),
             ),
+            admin_listen: layer(
+                DEFAULT_ADMIN_LISTEN.parse().ok(),
+                config
+                    .admin
+                    .listen
+                    .map(|a| (a.0, from_file("admin.listen"))),
+                parsed(env_value("admin.listen"), |t| {
+                    t.parse::<AdminListen>().map(|a| a.0)
+                })?,
+                flags.admin_listen.map(|a| (a.0, flag("admin.listen"))),
+            ),
             log: layer(
                 DEFAULT_LOG.to_owned(),
                 config.log.as_ref().map(|l| (l.0.clone(), from_file("log"))),
@@ -1086,6 +1168,13 @@ impl Settings {
     pub fn apply(&self, config: &mut HostConfig) {
         config.command_prefix = self.command_prefix.value.clone();
         config.metrics = self.metrics.value;
+        config.admin = self
+            .admin_listen
+            .value
+            .map(|addr| crate::admin::AdminListener {
+                addr,
+                explicit: self.admin_listen.source != Source::Default,
+            });
         config.allow_private_http = self.http_allow_private.value;
         config.supervision = self.supervision();
     }
@@ -1138,6 +1227,14 @@ impl Settings {
                 &self.metrics.source,
             ),
             entry(
+                "admin.listen",
+                self.admin_listen
+                    .value
+                    .map_or(Value::Null, |a| Value::String(a.to_string())),
+                AdminListen(self.admin_listen.value).to_string(),
+                &self.admin_listen.source,
+            ),
+            entry(
                 "log",
                 Value::String(self.log.value.clone()),
                 self.log.value.clone(),
@@ -1168,7 +1265,7 @@ pub fn template() -> String {
     let mut out = String::from(
         "# Rosey host settings. Every key is optional: a commented-out line shows\n\
          # the default (or, where there is none, an example). Remove the \"#\" to\n\
-         # set it, and for a key under http: or supervision:, the section's too.\n\
+         # set it, and for a key under admin:, http: or supervision:, the section's too.\n\
          # Precedence: defaults < this file < ROSEY_* environment < command-line flags.\n\
          # See them in effect with `rosey config show`. A running host reads this\n\
          # file when it starts: `rosey restart host` applies a change.\n",
@@ -1180,8 +1277,9 @@ pub fn template() -> String {
             None => (None, k.name),
         };
         if head != section {
-            if let Some(head) = head {
-                out.push_str(&format!("\n#{head}:\n"));
+            match head {
+                Some(head) => out.push_str(&format!("\n#{head}:\n")),
+                None => out.push('\n'),
             }
             section = head;
         } else {

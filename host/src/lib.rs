@@ -11,12 +11,15 @@
 //! - [`update`]: updating an installed plugin in place, with rollback;
 //! - [`validate`]: `rosey plugin validate`, for authors and CI;
 //! - [`control`]: the local control channel the CLI uses on a running host;
+//! - [`admin`]: the HTTP admin API and the web dashboard;
 //! - [`registry`]: `host.db`, what is installed and enabled;
 //! - [`host_config`]: the host's settings, `rosey.yaml` under the environment and flags;
 //! - [`protocol`]: the NATS subjects and payloads shared with the bot core;
 //! - [`nats`]: the managed local `nats-server`.
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod approval;
 pub mod backup;
 pub mod bus;
 pub mod capabilities;

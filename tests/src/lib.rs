@@ -65,16 +65,30 @@ pub fn rosey_bin() -> PathBuf {
 
 /// Run `rosey` with `args` against `home` (and `nats_url`, if any).
 pub fn rosey(home: &Path, nats_url: Option<&str>, args: &[&str]) -> Output {
+    rosey_env(home, nats_url, &[], args)
+}
+
+/// Run `rosey` with `args` against `home`, with `env` set. Hosts the tests
+/// start serve no admin API (the tests run many hosts at once, and the
+/// default address fits one), unless `env` sets ROSEY_ADMIN_LISTEN.
+pub fn rosey_env(
+    home: &Path,
+    nats_url: Option<&str>,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
     let mut command = Command::new(rosey_bin());
     command
         .args(args)
         .env("ROSEY_HOME", home)
         .env("CARGO_TARGET_DIR", GUEST_TARGET_DIR)
+        .env("ROSEY_ADMIN_LISTEN", "off")
         .env_remove("ROSEY_NATS_URL")
         .stdin(std::process::Stdio::null());
     if let Some(url) = nats_url {
         command.env("ROSEY_NATS_URL", url);
     }
+    command.envs(env.iter().copied());
     command.output().expect("could not run rosey")
 }
 

@@ -1,5 +1,6 @@
 //! The `rosey` command tree: one file per command group.
 
+mod admin;
 mod chat;
 mod clean;
 mod config;
@@ -100,6 +101,9 @@ enum Command {
     /// Show, check and edit the host's settings file, rosey.yaml.
     #[command(subcommand, after_help = config::EXAMPLES)]
     Config(config::ConfigCommand),
+    /// The admin API and web dashboard: the token that logs in to them.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 /// What every command gets: the parsed global options and the host's
@@ -229,6 +233,7 @@ impl Cli {
             Command::Doctor => doctor::run(ctx),
             Command::Clean(clean) => clean.run(ctx),
             Command::Config(command) => command.run(ctx),
+            Command::Admin(command) => command.run(ctx),
         }
     }
 }

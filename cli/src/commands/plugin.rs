@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use rosey_host::approval::explain;
 use rosey_host::control::client::ControlClient;
 use rosey_host::control::{Outcome, Request};
 use rosey_host::install;
-use rosey_host::package::{Manifest, Package, PackageError, Permission, PluginName};
+use rosey_host::package::{Manifest, Package, PackageError, PluginName};
 use rosey_host::registry::Registry;
 use rosey_host::runtime::{RoseyEngine, Runtime};
 use rosey_host::update::{self, permission_changes};
@@ -495,18 +496,6 @@ impl Install {
             ),
         }
         Ok(())
-    }
-}
-
-/// What a permission lets a plugin do, in words.
-fn explain(permission: Permission) -> &'static str {
-    match permission {
-        Permission::ReadMessages => "read every chat message in the channels the bot is in",
-        Permission::SendMessages => "send chat messages on its own",
-        Permission::DatabaseAccess => "keep data in its own private database",
-        Permission::FileRead => "read files in its own /data directory",
-        Permission::FileWrite => "write files in its own /data directory",
-        Permission::HttpRequests => "make HTTP requests to the hosts listed below",
     }
 }
 

@@ -58,6 +58,11 @@ pub struct Start {
     /// metrics; default: off].
     #[arg(long, env = "ROSEY_METRICS_ADDR", value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Serve the admin API and web dashboard on ADDR (IP:PORT), or `off`.
+    /// Beyond loopback the host warns: it is plain HTTP [rosey.yaml:
+    /// admin.listen; default: 127.0.0.1:7780].
+    #[arg(long, env = "ROSEY_ADMIN_LISTEN", value_name = "ADDR|off")]
+    pub admin_listen: Option<rosey_host::host_config::AdminListen>,
     #[command(flatten)]
     pub supervision: Supervision,
 }
@@ -106,6 +111,7 @@ impl Start {
         let typed = |id: &str| super::typed(matches, id);
         let s = &self.supervision;
         flags.metrics = self.metrics.filter(|_| typed("metrics"));
+        flags.admin_listen = self.admin_listen.filter(|_| typed("admin_listen"));
         flags.restart_backoff = s.restart_backoff.filter(|_| typed("restart_backoff"));
         flags.restart_backoff_max = s
             .restart_backoff_max
@@ -343,6 +349,9 @@ fn report_started(
             running.join(", ")
         }
     );
+    if let Some(admin) = &status.admin {
+        println!("  dashboard: {admin} (log in with the token `rosey admin token` prints)");
+    }
     println!("  logs: rosey logs -f    chat: rosey chat    stop: rosey stop");
     Ok(())
 }
@@ -503,6 +512,9 @@ pub fn status(ctx: &Context) -> Result<()> {
             ""
         }
     );
+    if let Some(admin) = &status.admin {
+        println!("  dashboard: {admin}");
+    }
     if status.plugins.is_empty() {
         println!("  no plugins installed");
         return Ok(());

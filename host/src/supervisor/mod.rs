@@ -10,6 +10,7 @@ mod routing;
 pub mod runner;
 mod schedule;
 pub mod status;
+mod view;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -34,6 +35,7 @@ use policy::SupervisionPolicy;
 use router::CommandTable;
 use runner::{Event, MAILBOX_CAPACITY, Runner};
 use status::{HostStatus, Lifecycle, LiveState, PluginStatus};
+pub use view::PluginView;
 
 /// How a host is set up.
 #[derive(Debug, Clone)]
@@ -61,6 +63,8 @@ pub struct HostConfig {
     /// Whether to open the control channel (`run/control.sock`) the CLI
     /// uses to install, update and remove plugins on the running host.
     pub control: bool,
+    /// Where to serve the admin API and dashboard, if anywhere.
+    pub admin: Option<crate::admin::AdminListener>,
 }
 
 impl HostConfig {
@@ -77,6 +81,7 @@ impl HostConfig {
             supervision: SupervisionPolicy::default(),
             metrics: None,
             control: true,
+            admin: None,
         }
     }
 }
@@ -158,6 +163,8 @@ struct Shared {
     started_at: i64,
     /// Where `/metrics` ended up listening (set once, at start).
     metrics_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Where the admin API ended up listening (set once, at start).
+    admin_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Shared {
@@ -236,6 +243,7 @@ impl Host {
             ops: tokio::sync::Mutex::new(()),
             started_at: crate::protocol::now_ms(),
             metrics_addr: std::sync::OnceLock::new(),
+            admin_addr: std::sync::OnceLock::new(),
         });
         for plugin in installed {
             launch(&shared, plugin, Arc::new(LiveState::new())).await;
@@ -278,6 +286,15 @@ impl Host {
             let _ = shared.metrics_addr.set(bound);
             tasks.push(tokio::spawn(metrics::serve(Arc::clone(&shared), listener)));
         }
+        if let Some(listener) = shared.config.admin {
+            let control = Control {
+                shared: Arc::clone(&shared),
+            };
+            if let Some((bound, task)) = crate::admin::start(control, listener).await? {
+                let _ = shared.admin_addr.set(bound);
+                tasks.push(task);
+            }
+        }
         if shared.config.control {
             let socket = shared.config.home.control_socket();
             let listener = crate::control::server::bind(&socket)?;
@@ -301,6 +318,11 @@ impl Host {
             tasks,
             _ticker: ticker,
         })
+    }
+
+    /// Where the admin API and dashboard are served, if they are.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared.admin_addr.get().copied()
     }
 
     /// Where `/metrics` is served, if it is.
@@ -562,25 +584,28 @@ async fn load_plugin(
     Ok((ctx, pre))
 }
 
+/// One plugin's entry in the status: its live state and counters.
+fn plugin_status(handle: &PluginHandle) -> PluginStatus {
+    let stats = handle
+        .ctx
+        .as_ref()
+        .map(|c| c.stats.snapshot())
+        .unwrap_or_default();
+    let memory_limit = handle.ctx.as_ref().map(|c| c.limits.memory).unwrap_or(0);
+    PluginStatus::new(
+        handle.installed.name.to_string(),
+        handle.installed.version.to_string(),
+        memory_limit,
+        &handle.live,
+        stats,
+    )
+}
+
 fn build_status(shared: &Shared) -> HostStatus {
     let plugins = shared
         .handles()
         .iter()
-        .map(|handle| {
-            let stats = handle
-                .ctx
-                .as_ref()
-                .map(|c| c.stats.snapshot())
-                .unwrap_or_default();
-            let memory_limit = handle.ctx.as_ref().map(|c| c.limits.memory).unwrap_or(0);
-            PluginStatus::new(
-                handle.installed.name.to_string(),
-                handle.installed.version.to_string(),
-                memory_limit,
-                &handle.live,
-                stats,
-            )
-        })
+        .map(|handle| plugin_status(handle))
         .collect();
     HostStatus {
         pid: std::process::id(),
@@ -593,6 +618,7 @@ fn build_status(shared: &Shared) -> HostStatus {
         nats_pid: shared.config.nats_pid,
         nats_connected: shared.bus.connection_state() == async_nats::connection::State::Connected,
         metrics: shared.metrics_addr.get().map(|a| a.to_string()),
+        admin: shared.admin_addr.get().map(|a| format!("http://{a}/")),
         plugins,
     }
 }

@@ -118,6 +118,17 @@ impl Control {
     pub async fn install(&self, path: &Path, sha256: Option<&str>) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
         let package = read_package(path, sha256)?;
+        self.install_now(package).await
+    }
+
+    /// Install `package` (already read and checked by the caller, such as
+    /// the admin API's upload) and start it.
+    pub async fn install_package(&self, package: Package) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        self.install_now(package).await
+    }
+
+    async fn install_now(&self, package: Package) -> Result<Outcome> {
         let home = self.shared.config.home.clone();
         let runtime = self.shared.runtime.clone();
         let report = blocking(move || install::install(&home, &runtime, &package)).await?;
@@ -144,6 +155,13 @@ impl Control {
     pub async fn update(&self, path: &Path, sha256: Option<&str>) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
         let package = read_package(path, sha256)?;
+        self.apply_update(package, false).await
+    }
+
+    /// Update a plugin from `package` (already read by the caller); as
+    /// [`Control::update`].
+    pub async fn update_package(&self, package: Package) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
         self.apply_update(package, false).await
     }
 

@@ -208,6 +208,10 @@ pub struct HostStatus {
     /// Where Prometheus `/metrics` is served, if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// Where the admin API and dashboard are served (`http://IP:PORT/`),
+    /// if they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
     /// Every plugin the host knows about.
     pub plugins: Vec<PluginStatus>,
 }
