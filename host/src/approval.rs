@@ -168,10 +168,10 @@ mod tests {
     #[test]
     fn every_permission_is_explained() {
         let asked = Asked::of(&manifest(
-            "permissions: [read_messages, send_messages, database_access, file_read, file_write, http_requests]\nnetwork: { allowed_hosts: [api.example.com] }\n",
+            "permissions: [read_messages, send_messages, database_access, file_read, file_write, http_requests]\nnetwork: { allowed_hosts: [\"api.example.com:443\"] }\n",
         ));
         assert_eq!(asked.permissions.len(), 6);
         assert!(asked.permissions.iter().all(|p| !p.meaning.is_empty()));
-        assert_eq!(asked.allowed_hosts, ["api.example.com"]);
+        assert_eq!(asked.allowed_hosts, ["api.example.com:443"]);
     }
 }

@@ -1369,6 +1369,54 @@ supervision:
 ";
 
     #[test]
+    fn the_admin_listener_is_on_loopback_by_default_and_can_be_moved_or_switched_off() {
+        let default = resolve("", &[], &Flags::default());
+        assert_eq!(
+            default.admin_listen.value,
+            Some(DEFAULT_ADMIN_LISTEN.parse().unwrap())
+        );
+        assert_eq!(default.admin_listen.source, Source::Default);
+        let mut config = HostConfig::new(crate::home::RoseyHome::new("/h"), "nats://x:1");
+        default.apply(&mut config);
+        assert_eq!(config.admin.map(|a| a.explicit), Some(false));
+
+        let file = "admin:\n  listen: 0.0.0.0:8080\n";
+        let from_file = resolve(file, &[], &Flags::default());
+        assert_eq!(
+            from_file.admin_listen.value,
+            Some("0.0.0.0:8080".parse().unwrap())
+        );
+        assert!(matches!(
+            from_file.admin_listen.source,
+            Source::File { line: Some(2), .. }
+        ));
+        let off = resolve(file, &[("ROSEY_ADMIN_LISTEN", "off")], &Flags::default());
+        assert_eq!(off.admin_listen.value, None, "the variable switches it off");
+        assert_eq!(off.admin_listen.source, Source::Env("ROSEY_ADMIN_LISTEN"));
+        let flags = Flags {
+            admin_listen: Some(AdminListen(Some("127.0.0.1:0".parse().unwrap()))),
+            ..Flags::default()
+        };
+        let flagged = resolve(file, &[("ROSEY_ADMIN_LISTEN", "off")], &flags);
+        assert_eq!(flagged.admin_listen.source, Source::Flag("--admin-listen"));
+        assert!(
+            flags
+                .to_args()
+                .contains(&"--admin-listen=127.0.0.1:0".to_owned())
+        );
+        let mut config = HostConfig::new(crate::home::RoseyHome::new("/h"), "nats://x:1");
+        off.apply(&mut config);
+        assert_eq!(config.admin, None);
+
+        assert!(
+            error("admin:\n  listen: localhost\n").contains("expected IP:PORT"),
+            "{}",
+            error("admin:\n  listen: localhost\n")
+        );
+        assert!(error("admin:\n  port: 1\n").contains("valid keys: listen"));
+    }
+
+    #[test]
     fn a_full_file_parses() {
         let file = parse(FULL).unwrap().config;
         assert_eq!(file.nats_url.unwrap().0, "nats://127.0.0.1:4222");
@@ -1548,7 +1596,7 @@ supervision:
         assert_eq!(
             error("log: info\nsupervison:\n  crash_window: 5m\n"),
             "/h/rosey.yaml:2:1: unknown key \"supervison\" (did you mean \"supervision\"?); \
-             valid keys: nats_url, command_prefix, metrics, log, http, supervision"
+             valid keys: nats_url, command_prefix, metrics, admin, log, http, supervision"
         );
         assert_eq!(
             error("supervision:\n  crash_windows: 5m\n"),
@@ -1559,7 +1607,7 @@ supervision:
         assert_eq!(
             error("bananas: 1\n"),
             "/h/rosey.yaml:1:1: unknown key \"bananas\"; valid keys: nats_url, \
-             command_prefix, metrics, log, http, supervision"
+             command_prefix, metrics, admin, log, http, supervision"
         );
         let moved = error("quarantine_after: 3\n");
         assert!(

@@ -13,6 +13,8 @@ use rosey_host::protocol::{self, ChatMessage, SendMessage};
 
 pub use rosey_host::nats::ManagedNats;
 
+pub mod http_client;
+
 /// Where the guest components were built (`<name>.wasm`, `-` as `_`).
 pub const GUEST_DIR: &str = env!("ROSEY_GUEST_DIR");
 /// The target dir the guests were built in; pass it to `rosey plugin build`
@@ -183,4 +185,44 @@ impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         let _ = rosey(self.0, None, &["stop"]);
     }
+}
+
+/// A host started in the background on `home` (with NATS at `nats_url`)
+/// serving the admin API on a free loopback port; its base URL and token.
+pub fn start_with_admin(home: &Path, nats_url: &str) -> (String, String) {
+    let out = rosey_env(
+        home,
+        Some(nats_url),
+        &[("ROSEY_ADMIN_LISTEN", "127.0.0.1:0")],
+        &["start", "--output", "json"],
+    );
+    assert!(
+        out.status.success(),
+        "rosey start failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = status["admin"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no admin address in the status: {status}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let token = std::fs::read_to_string(home.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (url, token)
+}
+
+/// A package archive of an example plugin (its guest built by the build
+/// script), with its manifest rewritten by `edit`, written to `path`.
+pub fn write_example(
+    project: &str,
+    guest: &str,
+    path: &Path,
+    edit: impl Fn(String) -> String,
+) -> Vec<u8> {
+    let bytes = package_with(project, guest, edit).write_archive().unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    bytes
 }

@@ -248,3 +248,70 @@ async fn sample_rates(admin: AppState) {
             .record(crate::protocol::now_ms(), messages, commands);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes_served() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.0.3");
+        let methods = ["get", "put", "post", "delete", "patch", "head", "options"];
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| methods.contains(&k.as_str()))
+                    .map(|m| (m.clone(), path.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = routes()
+            .into_iter()
+            .map(|(m, p)| (m.to_owned(), p.to_owned()))
+            .collect();
+        assert_eq!(
+            served.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "served but not documented"
+        );
+        assert_eq!(
+            documented.difference(&served).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "documented but not served"
+        );
+        // Every reference resolves.
+        let text = OPENAPI;
+        for reference in text.split("\"$ref\": \"#/components/").skip(1) {
+            let path: Vec<&str> = reference.split('"').next().unwrap().split('/').collect();
+            let mut node = &doc["components"];
+            for part in path {
+                node = &node[part];
+            }
+            assert!(!node.is_null(), "unresolved $ref {reference:.60}");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_loads_nothing_from_elsewhere() {
+        for (name, size) in dashboard_weights() {
+            assert!(size > 0, "{name} is empty");
+        }
+        for text in [
+            include_str!("dashboard/index.html"),
+            include_str!("dashboard/app.js"),
+            include_str!("dashboard/app.css"),
+        ] {
+            for scheme in ["http://", "https://", "//cdn", "@import"] {
+                assert!(!text.contains(scheme), "the dashboard refers to {scheme}");
+            }
+        }
+    }
+}

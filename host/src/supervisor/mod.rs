@@ -273,6 +273,16 @@ impl Host {
         bus.flush()
             .await
             .context("NATS did not confirm the subscriptions")?;
+        // Before the status writer starts, so the first status names it.
+        if let Some(listener) = shared.config.admin {
+            let control = Control {
+                shared: Arc::clone(&shared),
+            };
+            if let Some((bound, task)) = crate::admin::start(control, listener).await? {
+                let _ = shared.admin_addr.set(bound);
+                tasks.push(task);
+            }
+        }
         tasks.push(tokio::spawn(write_status_forever(Arc::clone(&shared))));
         if let Some(addr) = shared.config.metrics {
             if !addr.ip().is_loopback() {
@@ -285,15 +295,6 @@ impl Host {
             tracing::info!(addr = %bound, "serving Prometheus metrics on /metrics");
             let _ = shared.metrics_addr.set(bound);
             tasks.push(tokio::spawn(metrics::serve(Arc::clone(&shared), listener)));
-        }
-        if let Some(listener) = shared.config.admin {
-            let control = Control {
-                shared: Arc::clone(&shared),
-            };
-            if let Some((bound, task)) = crate::admin::start(control, listener).await? {
-                let _ = shared.admin_addr.set(bound);
-                tasks.push(task);
-            }
         }
         if shared.config.control {
             let socket = shared.config.home.control_socket();
