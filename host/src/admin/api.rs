@@ -220,6 +220,7 @@ pub async fn plugins(State(state): State<AppState>, _caller: Caller) -> Json<Vec
         .into_iter()
         .map(|v| {
             let status = v.status;
+            let manifest = v.installed.manifest().ok();
             let listed = Listed {
                 name: status.name.clone(),
                 version: status.version.clone(),
@@ -227,10 +228,14 @@ pub async fn plugins(State(state): State<AppState>, _caller: Caller) -> Json<Vec
                 state: status.state,
                 since: status.since,
                 health: health(status.state),
-                description: v.installed.manifest().ok().and_then(|m| m.description),
+                description: manifest.as_ref().and_then(|m| m.description.clone()),
                 error: status.error.filter(|_| status.state != Lifecycle::Running),
                 memory: status.memory,
-                memory_limit: status.memory_limit,
+                // A plugin that is not running has no live limit: its manifest's.
+                memory_limit: match status.memory_limit {
+                    0 => manifest.map_or(0, |m| m.limits().memory),
+                    limit => limit,
+                },
                 pending_update: home.pending_update(&v.installed.name).is_file(),
                 stats: status.stats,
             };

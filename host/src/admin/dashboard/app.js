@@ -264,7 +264,7 @@ function pluginView(view, name) {
         h("dt", { text: "In this state for" }), h("dd", { text: ago(p.since) }))));
     if (!built) {
       built = true;
-      details.append(
+      details.append(...[
         h("section.card", { "aria-labelledby": "asks" }, h("h3", { id: "asks", text: "What it may do" }), asked(p.asked)),
         h("section.card", { "aria-labelledby": "prov" }, h("h3", { id: "prov", text: "Provenance" }),
           h("dl.kv", {}, h("dt", { text: "sha256 of plugin.wasm" }), h("dd", {}, h("code", { text: p.provenance.digest })),
@@ -275,7 +275,7 @@ function pluginView(view, name) {
         logSection(p.name),
         h("section.card", { "aria-labelledby": "hist" }, h("h3", { id: "hist", text: "History" }),
           h("ul", {}, p.history.slice(-10).reverse().map((e) => h("li", { text: `${when(e.at)}: ${e.event}${e.detail ? " " + e.detail : ""}` })))),
-        h("details.card", {}, h("summary", { text: "Manifest" }), h("pre", { text: p.manifest_yaml })));
+        h("details.card", {}, h("summary", { text: "Manifest" }), h("pre", { text: p.manifest_yaml }))].filter(Boolean));
     }
   };
   every(2000, refresh);
@@ -371,10 +371,13 @@ function configSection(name) {
       input.addEventListener("input", check);
       input.addEventListener("change", check);
       fields.push({ key, schema, input, check });
-      form.append(input.type === "checkbox"
-        ? h("label", {}, input, key)
-        : [h("label", { for: id, text: key + (required.includes(key) ? " (required)" : "") }), input],
-      schema.description ? h("p.help", { id: id + "-help", text: schema.description + (c.sources[key] === "default" ? " (default)" : "") }) : null, err);
+      const label = input.type === "checkbox"
+        ? [h("label", {}, input, key)]
+        : [h("label", { for: id, text: key + (required.includes(key) ? " (required)" : "") }), input];
+      const help = schema.description
+        ? h("p.help", { id: id + "-help", text: schema.description + (c.sources[key] === "default" ? " (default)" : "") })
+        : null;
+      form.append(...[...label, help, err].filter(Boolean));
     }
     const save = h("button", { type: "submit" }, "Save configuration");
     form.append(h("div.buttons", {}, save));
@@ -507,14 +510,14 @@ function hostView(view) {
     let s;
     try { s = await api("GET", "/api/status"); } catch (e) { if (e.status !== 401) notice(e.message, true); return; }
     const running = s.plugins.filter((p) => p.state === "running").length;
-    facts.replaceChildren(
+    facts.replaceChildren(...[
       h("dt", { text: "Rosey" }), h("dd", { text: `${s.version}, pid ${s.pid}, up ${duration(s.uptime_s)}` }),
       h("dt", { text: "NATS" }), h("dd", {}, h("span.state.h-" + (s.nats_connected ? "ok" : "error"), { id: "nats-state", text: s.nats_connected ? "connected" : "disconnected" }),
         " " + s.nats_url + (s.managed_nats ? " (managed by Rosey)" : "")),
       h("dt", { text: "Plugins" }), h("dd", { text: `${running} running of ${s.plugins.length}` }),
       s.metrics ? [h("dt", { text: "Metrics" }), h("dd", { text: s.metrics })] : null,
       h("dt", { text: "Prometheus" }), h("dd", {}, h("a", { href: "/metrics", text: "/metrics" })),
-      h("dt", { text: "API" }), h("dd", {}, h("a", { href: "/api/openapi.json", text: "/api/openapi.json" })));
+      h("dt", { text: "API" }), h("dd", {}, h("a", { href: "/api/openapi.json", text: "/api/openapi.json" }))].flat().filter(Boolean));
     const pts = s.message_rate.points;
     drawChart(canvas, pts);
     const last = pts[pts.length - 1];
