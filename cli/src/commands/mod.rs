@@ -7,11 +7,16 @@ mod db;
 mod db_shell;
 mod dev;
 mod doctor;
+mod index;
 mod logs;
 mod plugin;
 mod plugin_config;
+mod plugin_index;
+mod plugin_install;
+mod plugin_source;
 mod plugin_test;
 mod service;
+mod signing;
 mod version;
 
 use std::path::PathBuf;
@@ -100,6 +105,12 @@ enum Command {
     /// Show, check and edit the host's settings file, rosey.yaml.
     #[command(subcommand, after_help = config::EXAMPLES)]
     Config(config::ConfigCommand),
+    /// Signing keys for plugin packages (minisign format).
+    #[command(subcommand)]
+    Key(signing::KeyCommand),
+    /// Publish plugins: write the index file of a directory of packages.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
 }
 
 /// What every command gets: the parsed global options and the host's
@@ -229,6 +240,8 @@ impl Cli {
             Command::Doctor => doctor::run(ctx),
             Command::Clean(clean) => clean.run(ctx),
             Command::Config(command) => command.run(ctx),
+            Command::Key(command) => command.run(ctx),
+            Command::Index(command) => command.run(ctx),
         }
     }
 }
