@@ -315,7 +315,7 @@ impl Verify {
                 Trust {
                     policy: Policy::Require,
                     keys: vec![TrustedKey {
-                        name: "--key".into(),
+                        name: "the key given".into(),
                         key: PublicKey::parse(&text)?,
                     }],
                 }
