@@ -65,16 +65,25 @@ pub fn rosey_bin() -> PathBuf {
 
 /// Run `rosey` with `args` against `home` (and `nats_url`, if any).
 pub fn rosey(home: &Path, nats_url: Option<&str>, args: &[&str]) -> Output {
+    match nats_url {
+        Some(url) => rosey_env(home, &[("ROSEY_NATS_URL", url)], args),
+        None => rosey_env(home, &[], args),
+    }
+}
+
+/// Run `rosey` with `args` against `home`, with the settings variables of
+/// the environment the tests run in removed and `env` set.
+pub fn rosey_env(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(rosey_bin());
     command
         .args(args)
         .env("ROSEY_HOME", home)
         .env("CARGO_TARGET_DIR", GUEST_TARGET_DIR)
-        .env_remove("ROSEY_NATS_URL")
         .stdin(std::process::Stdio::null());
-    if let Some(url) = nats_url {
-        command.env("ROSEY_NATS_URL", url);
+    for var in ["ROSEY_NATS_URL", "ROSEY_INDEX", "ROSEY_TRUST_POLICY"] {
+        command.env_remove(var);
     }
+    command.envs(env.iter().copied());
     command.output().expect("could not run rosey")
 }
 

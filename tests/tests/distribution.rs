@@ -14,26 +14,14 @@ use std::sync::Arc;
 use rosey_host::control::Request;
 use rosey_host::control::client::ControlClient;
 use rosey_host::home::RoseyHome;
-use rosey_tests::{GUEST_TARGET_DIR, ManagedNats, StopOnDrop, package_with, rosey_bin};
+use rosey_tests::{ManagedNats, StopOnDrop, package_with, rosey_env};
 use sha2::{Digest, Sha256};
 
 // ------------------------------------------------------------- helpers
 
 /// Run `rosey` against `home` with extra environment variables.
 fn run(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = Command::new(rosey_bin());
-    command
-        .args(args)
-        .env("ROSEY_HOME", home)
-        .env("CARGO_TARGET_DIR", GUEST_TARGET_DIR)
-        .env_remove("ROSEY_NATS_URL")
-        .env_remove("ROSEY_INDEX")
-        .env_remove("ROSEY_TRUST_POLICY")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
+    rosey_env(home, env, args)
 }
 
 fn ok(home: &Path, env: &[(&str, &str)], args: &[&str]) -> (String, String) {
