@@ -479,30 +479,42 @@ impl Fetched {
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(oids.as_bytes());
         });
-        let stdout = child.stdout.take().context("git has no stdout")?;
-        let mut reader = BufReader::new(stdout);
-        let mut out = Vec::with_capacity(files.len());
-        for file in files {
-            let mut header = String::new();
-            reader.read_line(&mut header)?;
-            let fields: Vec<&str> = header.split_whitespace().collect();
-            let ["blob", size] = fields.get(1..).unwrap_or_default() else {
-                bail!("git could not read {} ({})", file.path, header.trim());
-            };
-            let size: u64 = size.parse().context("unexpected cat-file header")?;
-            if size != file.size {
-                bail!("{} changed size while it was read", file.path);
-            }
-            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-            (&mut reader).take(size).read_to_end(&mut bytes)?;
-            let mut newline = [0u8; 1];
-            reader.read_exact(&mut newline)?;
-            out.push((file, bytes));
+        let read = child
+            .stdout
+            .take()
+            .context("git has no stdout")
+            .and_then(|stdout| read_batch(BufReader::new(stdout), files));
+        if read.is_err() {
+            // It may be blocked writing what is no longer read.
+            let _ = child.kill();
         }
-        let _ = writer.join();
         let _ = child.wait();
-        Ok(out)
+        let _ = writer.join();
+        read
     }
+}
+
+/// Reads `git cat-file --batch` output for `files`, in order.
+fn read_batch(mut reader: impl BufRead, files: &[RepoFile]) -> Result<Vec<(&RepoFile, Vec<u8>)>> {
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let fields: Vec<&str> = header.split_whitespace().collect();
+        let ["blob", size] = fields.get(1..).unwrap_or_default() else {
+            bail!("git could not read {} ({})", file.path, header.trim());
+        };
+        let size: u64 = size.parse().context("unexpected cat-file header")?;
+        if size != file.size {
+            bail!("{} changed size while it was read", file.path);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        (&mut reader).take(size).read_to_end(&mut bytes)?;
+        let mut newline = [0u8; 1];
+        reader.read_exact(&mut newline)?;
+        out.push((file, bytes));
+    }
+    Ok(out)
 }
 
 /// Refuses a path a hostile repository could use to escape or confuse.
