@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building and running Rosey needs, if it is missing:
+# Installs what building and running Rosey needs, if it is missing
+# (with --tests, also what only the test suite needs):
 # the wasm32-wasip2 Rust target (for plugins), nats-server (for the host),
 # Chromium and chromedriver (for the dashboard's browser test),
 # componentize-py (for Python plugins, in a venv under ROSEY_TOOLS_DIR) and
@@ -43,6 +44,21 @@ if ! command -v nats-server >/dev/null 2>&1 && [ -z "${ROSEY_NATS_SERVER:-}" ]; 
         echo "error: install nats-server (https://nats.io) or set ROSEY_NATS_SERVER to its path" >&2
         exit 1
     fi
+fi
+
+# Only the test suite needs these: minisign, to prove that Rosey's
+# signatures and minisign's verify each other; git, for installs from
+# repositories (usually present already).
+if [ "${1:-}" = "--tests" ]; then
+    for tool in minisign git; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            say "installing $tool (for the tests)"
+            apt_install "$tool" || {
+                echo "error: install $tool; the tests need it" >&2
+                exit 1
+            }
+        fi
+    done
 fi
 
 # componentize-py, pinned (keep in step with COMPONENTIZE_PY_VERSION in

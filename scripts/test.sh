@@ -4,7 +4,7 @@
 # end-to-end tests against a real nats-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 source scripts/env.sh
 
 cargo fmt --all -- --check

@@ -752,13 +752,23 @@ fn restore_registry(home: &RoseyHome, staged: &Path, plugins: &[PluginName]) -> 
     let conn = Connection::open(home.host_db())?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute("ATTACH DATABASE ?1 AS backup", [staged.to_string_lossy()])?;
+    // Backups from before provenance was recorded have no such column.
+    let has_provenance: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('plugins', 'backup') WHERE name = 'provenance'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    let provenance = if has_provenance { "provenance" } else { "NULL" };
     let tx = conn.unchecked_transaction()?;
     for name in plugins {
         tx.execute("DELETE FROM main.plugins WHERE name = ?1", [name.as_str()])?;
         tx.execute(
-            "INSERT INTO main.plugins (name, version, enabled, digest, installed_at, manifest)
-             SELECT name, version, enabled, digest, installed_at, manifest
-             FROM backup.plugins WHERE name = ?1",
+            &format!(
+                "INSERT INTO main.plugins
+                     (name, version, enabled, digest, installed_at, manifest, provenance)
+                 SELECT name, version, enabled, digest, installed_at, manifest, {provenance}
+                 FROM backup.plugins WHERE name = ?1"
+            ),
             [name.as_str()],
         )?;
         let found: i64 = tx.query_row(

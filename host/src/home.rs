@@ -151,6 +151,11 @@ impl RoseyHome {
         self.pending_dir().join(format!("{name}.roseyplug"))
     }
 
+    /// Where the update of `name` waiting for approval came from.
+    pub fn pending_provenance(&self, name: &PluginName) -> PathBuf {
+        self.pending_dir().join(format!("{name}.provenance.json"))
+    }
+
     /// `run/control.sock`: the running host's control channel.
     pub fn control_socket(&self) -> PathBuf {
         self.run_dir().join("control.sock")

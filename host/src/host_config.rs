@@ -13,6 +13,14 @@
 //! supervision:
 //!   quarantine_after: 3
 //!   crash_window: 5m
+//! index: https://plugins.example.org/rosey/index.json
+//! trust:
+//!   policy: require
+//!   keys:
+//!     - name: alice
+//!       key: RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3
+//! git:
+//!   timeout: 2m
 //! ```
 //!
 //! Every key is optional. The file is read when a host starts; a file that
@@ -28,9 +36,11 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::package::HumanDuration;
+use crate::package::{ByteSize, HumanDuration, PublicKey};
+use crate::source::git::GitLimits;
 use crate::supervisor::HostConfig;
 use crate::supervisor::policy::SupervisionPolicy;
+use crate::trust::{Policy, Trust, TrustedKey};
 
 /// The largest `rosey.yaml` read.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
@@ -75,7 +85,7 @@ impl Key {
 }
 
 /// Every setting, in the order `rosey config show` lists them.
-pub static KEYS: [Key; 10] = [
+pub static KEYS: [Key; 15] = [
     Key {
         name: "nats_url",
         kind: "NATS URL",
@@ -176,10 +186,60 @@ pub static KEYS: [Key; 10] = [
         flag: Some("--crash-window"),
         help: "The window in which crashes are counted.",
     },
+    Key {
+        name: "index",
+        kind: "URL or file path",
+        default: None,
+        unset: "none",
+        example: "https://plugins.example.org/rosey/index.json",
+        env: Some("ROSEY_INDEX"),
+        flag: Some("--index"),
+        help: "The plugin index that `rosey plugin install NAME`, `search`, `outdated` and `update NAME` use.",
+    },
+    Key {
+        name: "trust.policy",
+        kind: "warn or require",
+        default: Some("warn"),
+        unset: "",
+        example: "warn",
+        env: Some("ROSEY_TRUST_POLICY"),
+        flag: None,
+        help: "What to do with a plugin no trusted key signed: warn installs it with a warning, require refuses it. A bad signature is always refused.",
+    },
+    Key {
+        name: "trust.keys",
+        kind: "list of {name, key} (minisign public keys)",
+        default: None,
+        unset: "none",
+        example: "[{name: alice, key: RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3}]",
+        env: None,
+        flag: None,
+        help: "The keys whose signatures you trust, each with the name shown for what it signed (`rosey key generate` makes one).",
+    },
+    Key {
+        name: "git.timeout",
+        kind: "duration",
+        default: Some("5m"),
+        unset: "",
+        example: "5m",
+        env: Some("ROSEY_GIT_TIMEOUT"),
+        flag: None,
+        help: "The longest a fetch from a git repository may take.",
+    },
+    Key {
+        name: "git.max_size",
+        kind: "size",
+        default: Some("256MiB"),
+        unset: "",
+        example: "256MiB",
+        env: Some("ROSEY_GIT_MAX_SIZE"),
+        flag: None,
+        help: "The most a git repository's fetched objects, and then its files, may take.",
+    },
 ];
 
 /// The keys of the top level and of each section, for error messages.
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 10] = [
     "nats_url",
     "command_prefix",
     "metrics",
@@ -187,6 +247,9 @@ const TOP_KEYS: [&str; 7] = [
     "log",
     "http",
     "supervision",
+    "index",
+    "trust",
+    "git",
 ];
 
 fn key(name: &str) -> &'static Key {
@@ -219,6 +282,117 @@ pub struct ConfigFile {
     /// Restarts and quarantine of crashing plugins.
     #[serde(default, deserialize_with = "section")]
     pub supervision: SupervisionSection,
+    /// The plugin index.
+    pub index: Option<IndexLocation>,
+    /// Signatures: the policy and the trusted keys.
+    #[serde(default, deserialize_with = "section")]
+    pub trust: TrustSection,
+    /// Fetches from git repositories.
+    #[serde(default, deserialize_with = "section")]
+    pub git: GitSection,
+}
+
+/// `trust:` in `rosey.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping such as `policy: require`")]
+pub struct TrustSection {
+    /// What to do with unsigned plugins.
+    pub policy: Option<PolicySetting>,
+    /// The trusted keys.
+    pub keys: Option<TrustedKeys>,
+}
+
+/// `git:` in `rosey.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping such as `timeout: 5m`")]
+pub struct GitSection {
+    /// The longest a fetch may take.
+    pub timeout: Option<HumanDuration>,
+    /// The most a repository may take.
+    pub max_size: Option<ByteSize>,
+}
+
+/// The plugin index: a URL or a path, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexLocation(pub String);
+
+impl FromStr for IndexLocation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        crate::source::download::Location::parse(text)
+            .map(|_| IndexLocation(text.trim().to_owned()))
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for IndexLocation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(StrVisitor::new(
+            "an index URL or path, such as https://plugins.example.org/rosey/index.json",
+        ))
+    }
+}
+
+/// `trust.policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicySetting(pub Policy);
+
+impl FromStr for PolicySetting {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        text.parse().map(PolicySetting)
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicySetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(StrVisitor::new("warn or require"))
+    }
+}
+
+/// `trust.keys`: names and keys, each name and key listed once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedKeys(pub Vec<TrustedKey>);
+
+impl<'de> Deserialize<'de> for TrustedKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            deny_unknown_fields,
+            expecting = "a key such as `{name: alice, key: RWQ...}`"
+        )]
+        struct Entry {
+            name: String,
+            key: String,
+        }
+        let entries = Vec::<Entry>::deserialize(deserializer)?;
+        let mut keys: Vec<TrustedKey> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let name = entry.name.trim();
+            if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+                return Err(de::Error::custom(format!(
+                    "invalid key name {:?}: 1 to 64 printable characters, such as alice",
+                    entry.name
+                )));
+            }
+            let key = PublicKey::parse(&entry.key)
+                .map_err(|e| de::Error::custom(format!("key {name:?}: {e}")))?;
+            if let Some(twin) = keys.iter().find(|k| k.name == name || k.key == key) {
+                return Err(de::Error::custom(format!(
+                    "key {name:?} ({}) repeats the name or the key of {:?}; list each once",
+                    key.id(),
+                    twin.name
+                )));
+            }
+            keys.push(TrustedKey {
+                name: name.to_owned(),
+                key,
+            });
+        }
+        Ok(TrustedKeys(keys))
+    }
 }
 
 /// `http:` in `rosey.yaml`.
@@ -948,6 +1122,16 @@ pub struct Settings {
     pub quarantine_after: Setting<u32>,
     /// The window in which crashes are counted.
     pub crash_window: Setting<HumanDuration>,
+    /// The plugin index; `None`: none configured.
+    pub index: Setting<Option<String>>,
+    /// What to do with unsigned plugins.
+    pub trust_policy: Setting<Policy>,
+    /// The trusted keys.
+    pub trust_keys: Setting<Vec<TrustedKey>>,
+    /// The longest a git fetch may take.
+    pub git_timeout: Setting<HumanDuration>,
+    /// The most a git repository may take.
+    pub git_max_size: Setting<ByteSize>,
 }
 
 /// One line of `rosey config show`.
@@ -1146,7 +1330,69 @@ impl Settings {
                     .crash_window
                     .map(|d| (d, flag("supervision.crash_window"))),
             ),
+            index: layer(
+                None,
+                config
+                    .index
+                    .as_ref()
+                    .map(|i| (Some(i.0.clone()), from_file("index"))),
+                parsed(env_value("index"), |t| {
+                    t.parse::<IndexLocation>().map(|i| Some(i.0))
+                })?,
+                // `--index` belongs to the commands that use an index,
+                // which put it above this.
+                None,
+            ),
+            trust_policy: layer(
+                Policy::default(),
+                config
+                    .trust
+                    .policy
+                    .map(|p| (p.0, from_file("trust.policy"))),
+                parsed(env_value("trust.policy"), |t| t.parse::<Policy>())?,
+                None,
+            ),
+            trust_keys: layer(
+                Vec::new(),
+                config
+                    .trust
+                    .keys
+                    .as_ref()
+                    .map(|k| (k.0.clone(), from_file("trust.keys"))),
+                None,
+                None,
+            ),
+            git_timeout: layer(
+                HumanDuration(GitLimits::default().timeout),
+                config.git.timeout.map(|d| (d, from_file("git.timeout"))),
+                parsed(env_value("git.timeout"), parse_env_duration)?,
+                None,
+            ),
+            git_max_size: layer(
+                ByteSize(GitLimits::default().max_bytes),
+                config.git.max_size.map(|b| (b, from_file("git.max_size"))),
+                parsed(env_value("git.max_size"), |t| {
+                    t.parse::<ByteSize>().map_err(|e| e.to_string())
+                })?,
+                None,
+            ),
         })
+    }
+
+    /// The trust policy and keys these settings describe.
+    pub fn trust(&self) -> Trust {
+        Trust {
+            policy: self.trust_policy.value,
+            keys: self.trust_keys.value.clone(),
+        }
+    }
+
+    /// The limits on git fetches these settings describe.
+    pub fn git_limits(&self) -> GitLimits {
+        GitLimits {
+            timeout: self.git_timeout.value.0,
+            max_bytes: self.git_max_size.value.0,
+        }
     }
 
     /// The restart and quarantine policy these settings describe.
@@ -1255,6 +1501,55 @@ impl Settings {
                 &self.quarantine_after.source,
             ),
             duration("supervision.crash_window", &self.crash_window),
+            entry(
+                "index",
+                self.index.value.clone().map_or(Value::Null, Value::String),
+                self.index
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| key("index").unset.to_owned()),
+                &self.index.source,
+            ),
+            entry(
+                "trust.policy",
+                Value::String(self.trust_policy.value.to_string()),
+                self.trust_policy.value.to_string(),
+                &self.trust_policy.source,
+            ),
+            entry(
+                "trust.keys",
+                Value::Array(
+                    self.trust_keys
+                        .value
+                        .iter()
+                        .map(|k| {
+                            serde_json::json!({
+                                "name": k.name,
+                                "key_id": k.key.id().to_string(),
+                                "key": k.key.to_base64(),
+                            })
+                        })
+                        .collect(),
+                ),
+                if self.trust_keys.value.is_empty() {
+                    key("trust.keys").unset.to_owned()
+                } else {
+                    self.trust_keys
+                        .value
+                        .iter()
+                        .map(|k| format!("{} ({})", k.name, k.key.id()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                &self.trust_keys.source,
+            ),
+            duration("git.timeout", &self.git_timeout),
+            entry(
+                "git.max_size",
+                Value::String(self.git_max_size.value.to_string()),
+                self.git_max_size.value.to_string(),
+                &self.git_max_size.source,
+            ),
         ]
     }
 }
@@ -1265,7 +1560,7 @@ pub fn template() -> String {
     let mut out = String::from(
         "# Rosey host settings. Every key is optional: a commented-out line shows\n\
          # the default (or, where there is none, an example). Remove the \"#\" to\n\
-         # set it, and for a key under admin:, http: or supervision:, the section's too.\n\
+         # set it, and for a key in a section (such as supervision:), the section's too.\n\
          # Precedence: defaults < this file < ROSEY_* environment < command-line flags.\n\
          # See them in effect with `rosey config show`. A running host reads this\n\
          # file when it starts: `rosey restart host` applies a change.\n",
@@ -1592,11 +1887,66 @@ supervision:
     }
 
     #[test]
+    fn trust_index_and_git_settings_parse_and_explain_mistakes() {
+        let (public, _) = crate::package::generate_key(None).unwrap();
+        let key = public.to_base64();
+        let text = format!(
+            "index: https://plugins.example.org/index.json\ntrust:\n  policy: require\n  \
+             keys:\n    - name: alice\n      key: {key}\ngit:\n  timeout: 30s\n  max_size: 1MiB\n"
+        );
+        let settings = resolve(&text, &[], &Flags::default());
+        let trust = settings.trust();
+        assert_eq!(trust.policy, Policy::Require);
+        assert_eq!(trust.keys.len(), 1);
+        assert_eq!(trust.keys[0].name, "alice");
+        assert_eq!(trust.keys[0].key, public);
+        assert_eq!(settings.git_limits().max_bytes, 1 << 20);
+        assert_eq!(settings.git_limits().timeout, Duration::from_secs(30));
+        assert_eq!(
+            settings.index.value.as_deref(),
+            Some("https://plugins.example.org/index.json")
+        );
+        let shown = settings
+            .entries()
+            .into_iter()
+            .find(|e| e.key.name == "trust.keys")
+            .unwrap();
+        assert!(
+            shown.text.starts_with(&format!("alice ({})", public.id())),
+            "{}",
+            shown.text
+        );
+        // The environment overrides the file.
+        let env = resolve(&text, &[("ROSEY_TRUST_POLICY", "warn")], &Flags::default());
+        assert_eq!(env.trust().policy, Policy::Warn);
+
+        let twice = format!(
+            "trust:\n  keys:\n    - {{name: a, key: {key}}}\n    - {{name: b, key: {key}}}\n"
+        );
+        assert!(
+            error(&twice).contains("repeats the name or the key of \"a\""),
+            "{}",
+            error(&twice)
+        );
+        assert!(error("trust:\n  policy: strict\n").contains("expected warn"));
+        assert!(
+            error("trust:\n  keys:\n    - {name: a, key: nope}\n").contains("minisign public key")
+        );
+        assert!(error("trust:\n  keys:\n    - {name: a, key: x, extra: 1}\n").contains("extra"));
+        assert!(error("index: file:///srv/index.json\n").contains("file:// URLs"));
+        assert!(error("trust:\n  polcy: warn\n").contains("did you mean \"policy\""));
+        let defaults = resolve("", &[], &Flags::default());
+        assert_eq!(defaults.trust(), Trust::default());
+        assert_eq!(defaults.index.value, None);
+    }
+
+    #[test]
     fn unknown_keys_are_named_with_the_valid_ones() {
         assert_eq!(
             error("log: info\nsupervison:\n  crash_window: 5m\n"),
             "/h/rosey.yaml:2:1: unknown key \"supervison\" (did you mean \"supervision\"?); \
-             valid keys: nats_url, command_prefix, metrics, admin, log, http, supervision"
+             valid keys: nats_url, command_prefix, metrics, admin, log, http, supervision, \
+             index, trust, git"
         );
         assert_eq!(
             error("supervision:\n  crash_windows: 5m\n"),
@@ -1607,7 +1957,7 @@ supervision:
         assert_eq!(
             error("bananas: 1\n"),
             "/h/rosey.yaml:1:1: unknown key \"bananas\"; valid keys: nats_url, \
-             command_prefix, metrics, admin, log, http, supervision"
+             command_prefix, metrics, admin, log, http, supervision, index, trust, git"
         );
         let moved = error("quarantine_after: 3\n");
         assert!(

@@ -18,8 +18,9 @@ use cap_std::fs::Dir;
 use crate::capabilities::Grants;
 use crate::capabilities::database::PluginDb;
 use crate::home::{PACKAGE_ASSETS, PACKAGE_WASM, PluginPaths, RoseyHome, create_private_dir};
-use crate::package::{Package, PluginName};
+use crate::package::{DependencyError, Package, PluginName, dependents_broken_by, unmet};
 use crate::protocol::now_ms;
+use crate::provenance::Provenance;
 use crate::registry::{InstalledPlugin, Registry};
 use crate::runtime::Runtime;
 use crate::runtime::state::Deadline;
@@ -48,8 +49,17 @@ pub fn check(runtime: &Runtime, package: &Package) -> Result<wasmtime::component
     Ok(component)
 }
 
-/// Install `package` into `home`, enabled.
-pub fn install(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result<InstallReport> {
+/// Install `package` into `home`, enabled, recording `provenance` (`None`
+/// for packages built in process: `rosey dev`, scenarios, tests).
+///
+/// Refused if a plugin it depends on is missing or in a version it does
+/// not accept.
+pub fn install(
+    home: &RoseyHome,
+    runtime: &Runtime,
+    package: &Package,
+    provenance: Option<&Provenance>,
+) -> Result<InstallReport> {
     home.ensure()?;
     let name = &package.manifest.name;
     let registry = Registry::open(&home.host_db())?;
@@ -66,6 +76,15 @@ pub fn install(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result
              move it away (it may hold data) and install again",
             target.root.display()
         );
+    }
+
+    let problems = unmet(
+        name,
+        &package.manifest.dependencies.plugins,
+        &registry.present()?,
+    );
+    if !problems.is_empty() {
+        return Err(DependencyError::Unmet(problems).into());
     }
 
     let started = Instant::now();
@@ -96,6 +115,7 @@ pub fn install(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result
         digest: package.digest(),
         installed_at: now_ms(),
         manifest_yaml: package.manifest_yaml.clone(),
+        provenance: provenance.cloned(),
     };
     if let Err(e) = registry.insert(&plugin) {
         let _ = fs::remove_dir_all(&target.root);
@@ -170,13 +190,37 @@ pub(crate) fn write_package(package: &Package, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to remove `name` while other plugins depend on it.
+pub fn check_removal(home: &RoseyHome, name: &PluginName) -> Result<()> {
+    let registry = Registry::open(&home.host_db())?;
+    if registry.get(name)?.is_none() {
+        bail!("no plugin named \"{name}\" is installed (see `rosey plugin list`)");
+    }
+    let dependents = dependents_broken_by(name, None, &registry.present()?);
+    if !dependents.is_empty() {
+        let names: Vec<String> = dependents.iter().map(|(n, _)| n.to_string()).collect();
+        return Err(DependencyError::Dependents {
+            plugin: name.clone(),
+            version: None,
+            fix: format!("remove {} first", names.join(" and ")),
+            dependents,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Remove plugin `name`: exactly `plugins/<name>/` and its rows in `host.db`.
+/// Unless `force`, refused while other plugins depend on it.
 ///
 /// The directory is first renamed into the staging area (atomic), then the
 /// registry rows are deleted, then the files. Deletion goes through a
 /// `cap-std` directory handle, so a symlink the plugin planted is removed,
 /// never followed.
-pub fn remove(home: &RoseyHome, name: &PluginName) -> Result<()> {
+pub fn remove(home: &RoseyHome, name: &PluginName, force: bool) -> Result<()> {
+    if !force {
+        check_removal(home, name)?;
+    }
     let registry = Registry::open(&home.host_db())?;
     let target = home.plugin(name);
     if registry.get(name)?.is_none() {

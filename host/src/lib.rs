@@ -8,6 +8,10 @@
 //! - [`capabilities`]: the imports a plugin can call, each checking its grants;
 //! - [`supervisor`]: the running host: routing, one task per plugin, restarts;
 //! - [`install`]: installing and removing plugins in a [`home::RoseyHome`];
+//! - [`source`]: where packages come from (a file, a git repository, an
+//!   index) and the one door they come in by, signature checked first;
+//! - [`trust`]: signatures, trusted keys and the policy for unsigned plugins;
+//! - [`provenance`]: where each installed plugin came from, and who signed it;
 //! - [`update`]: updating an installed plugin in place, with rollback;
 //! - [`validate`]: `rosey plugin validate`, for authors and CI;
 //! - [`control`]: the local control channel the CLI uses on a running host;
@@ -33,10 +37,13 @@ pub mod nats;
 pub use rosey_package as package;
 pub mod plugin_config;
 pub mod protocol;
+pub mod provenance;
 pub mod registry;
 pub mod runtime;
 pub mod scenario;
 pub mod simulation;
+pub mod source;
 pub mod supervisor;
+pub mod trust;
 pub mod update;
 pub mod validate;

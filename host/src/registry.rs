@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::package::{Manifest, PluginName};
+use crate::package::{Manifest, PluginName, Present};
 use crate::protocol::now_ms;
+use crate::provenance::Provenance;
 
 /// One installed plugin, as recorded.
 #[derive(Debug, Clone)]
@@ -24,6 +25,9 @@ pub struct InstalledPlugin {
     pub installed_at: i64,
     /// The manifest text it was installed with.
     pub manifest_yaml: String,
+    /// Where it came from and who signed it (`None` for plugins installed
+    /// before Rosey recorded provenance).
+    pub provenance: Option<Provenance>,
 }
 
 impl InstalledPlugin {
@@ -74,16 +78,34 @@ impl Registry {
              CREATE INDEX IF NOT EXISTS history_plugin ON history (plugin, at);",
         )
         .context("could not initialise host.db")?;
+        add_provenance_column(&conn).context("could not add provenance to host.db")?;
         Ok(Self { conn })
     }
 
     /// Every installed plugin, by name.
     pub fn list(&self) -> Result<Vec<InstalledPlugin>> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, version, enabled, digest, installed_at, manifest FROM plugins ORDER BY name",
+            "SELECT name, version, enabled, digest, installed_at, manifest, provenance FROM plugins ORDER BY name",
         )?;
         let rows = stmt.query_map([], row_to_plugin)?;
         rows.map(|r| r?.map_err(anyhow::Error::msg)).collect()
+    }
+
+    /// Every installed plugin's name, version and dependencies (a plugin
+    /// whose stored manifest does not parse counts as needing nothing).
+    pub fn present(&self) -> Result<Vec<Present>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .map(|p| Present {
+                dependencies: p
+                    .manifest()
+                    .map(|m| m.dependencies.plugins)
+                    .unwrap_or_default(),
+                name: p.name,
+                version: p.version,
+            })
+            .collect())
     }
 
     /// One plugin, if installed.
@@ -91,7 +113,7 @@ impl Registry {
         let row = self
             .conn
             .query_row(
-                "SELECT name, version, enabled, digest, installed_at, manifest FROM plugins WHERE name = ?1",
+                "SELECT name, version, enabled, digest, installed_at, manifest, provenance FROM plugins WHERE name = ?1",
                 [name.as_str()],
                 row_to_plugin,
             )
@@ -102,31 +124,34 @@ impl Registry {
     /// Record a newly installed plugin.
     pub fn insert(&self, plugin: &InstalledPlugin) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO plugins (name, version, enabled, digest, installed_at, manifest)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO plugins (name, version, enabled, digest, installed_at, manifest, provenance)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 plugin.name.as_str(),
                 plugin.version.to_string(),
                 plugin.enabled,
                 plugin.digest,
                 plugin.installed_at,
-                plugin.manifest_yaml
+                plugin.manifest_yaml,
+                provenance_json(plugin)?
             ],
         )?;
         self.record(&plugin.name, "installed", Some(&plugin.version.to_string()))
     }
 
     /// Record that `plugin` was updated from version `from`: its version,
-    /// digest and manifest change; when it was installed and whether it is
-    /// enabled do not.
+    /// digest, manifest and provenance change; when it was installed and
+    /// whether it is enabled do not.
     pub fn update(&self, plugin: &InstalledPlugin, from: &semver::Version) -> Result<()> {
         let n = self.conn.execute(
-            "UPDATE plugins SET version = ?2, digest = ?3, manifest = ?4 WHERE name = ?1",
+            "UPDATE plugins SET version = ?2, digest = ?3, manifest = ?4, provenance = ?5
+             WHERE name = ?1",
             params![
                 plugin.name.as_str(),
                 plugin.version.to_string(),
                 plugin.digest,
-                plugin.manifest_yaml
+                plugin.manifest_yaml,
+                provenance_json(plugin)?
             ],
         )?;
         anyhow::ensure!(n == 1, "plugin \"{}\" is not in host.db", plugin.name);
@@ -178,6 +203,28 @@ impl Registry {
     }
 }
 
+/// host.db files written before provenance was recorded lack its column.
+fn add_provenance_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('plugins') WHERE name = 'provenance'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute("ALTER TABLE plugins ADD COLUMN provenance TEXT", [])?;
+    }
+    Ok(())
+}
+
+fn provenance_json(plugin: &InstalledPlugin) -> Result<Option<String>> {
+    plugin
+        .provenance
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .context("could not record the plugin's provenance")
+}
+
 fn row_to_plugin(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstalledPlugin, String>> {
     let name: String = row.get(0)?;
     let version: String = row.get(1)?;
@@ -194,6 +241,11 @@ fn row_to_plugin(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstalledPl
     let digest: String = row.get(3)?;
     let installed_at: i64 = row.get(4)?;
     let manifest_yaml: String = row.get(5)?;
+    // Provenance that does not parse (written by a newer Rosey, say) is
+    // shown as unknown rather than making the plugin unreadable.
+    let provenance = row
+        .get::<_, Option<String>>(6)?
+        .and_then(|json| serde_json::from_str(&json).ok());
     Ok(parsed.map(|(name, version)| InstalledPlugin {
         name,
         version,
@@ -201,5 +253,6 @@ fn row_to_plugin(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstalledPl
         digest,
         installed_at,
         manifest_yaml,
+        provenance,
     }))
 }

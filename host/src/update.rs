@@ -26,7 +26,8 @@ use wasmtime::component::Component;
 use crate::capabilities::database::PluginDb;
 use crate::home::{PluginPaths, RoseyHome, create_private_dir, sqlite_files, write_atomic};
 use crate::install::{check, write_package};
-use crate::package::{Manifest, Package, PluginName};
+use crate::package::{DependencyError, Manifest, Package, PluginName, dependents_broken_by, unmet};
+use crate::provenance::Provenance;
 use crate::registry::{InstalledPlugin, Registry};
 use crate::runtime::Runtime;
 use crate::runtime::state::Deadline;
@@ -153,6 +154,8 @@ pub struct StagedUpdate {
     pub component: Component,
     /// What it changes in the plugin's powers.
     pub changes: Changes,
+    /// Where the new version came from (`None`: built in process).
+    pub provenance: Option<Provenance>,
     paths: PluginPaths,
     /// Whether a database existed before the update (else a rollback
     /// deletes the one the migrations created).
@@ -171,12 +174,23 @@ impl fmt::Debug for StagedUpdate {
 
 /// Check `package` as an update of the installed plugin of the same name and
 /// write it to `package.next/`. Nothing the running version uses changes.
-pub fn stage(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result<StagedUpdate> {
+///
+/// Refused if the new version needs a plugin that is missing or in a
+/// version it does not accept, or (unless `force`) if an installed plugin
+/// that depends on this one would not accept the new version.
+pub fn stage(
+    home: &RoseyHome,
+    runtime: &Runtime,
+    package: &Package,
+    provenance: Option<&Provenance>,
+    force: bool,
+) -> Result<StagedUpdate> {
     let name = &package.manifest.name;
     let registry = Registry::open(&home.host_db())?;
     let Some(old) = registry.get(name)? else {
         bail!("no plugin named \"{name}\" is installed; install it with `rosey plugin install`");
     };
+    check_dependencies(&registry, package, force)?;
     let paths = home.plugin(name);
     // The whole package counts (migrations, assets, readme), not only the
     // component and the manifest.
@@ -189,8 +203,7 @@ pub fn stage(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result<S
             old.version
         );
     }
-    let old_manifest = old.manifest()?;
-    let changes = permission_changes(&old_manifest, &package.manifest);
+    let changes = update_changes(&old, &package.manifest, provenance)?;
     let component = check(runtime, package)?;
     remove_dir_if_present(&paths.package_next)?;
     if let Err(e) = write_package(package, &paths.package_next) {
@@ -203,8 +216,68 @@ pub fn stage(home: &RoseyHome, runtime: &Runtime, package: &Package) -> Result<S
         package: package.clone(),
         component,
         changes,
+        provenance: provenance.cloned(),
         paths,
     })
+}
+
+/// The new version's own dependencies must be met; the plugins that depend
+/// on this one must accept the new version (unless `force`).
+fn check_dependencies(registry: &Registry, package: &Package, force: bool) -> Result<()> {
+    let name = &package.manifest.name;
+    let version = &package.manifest.version;
+    let present = registry.present()?;
+    let others: Vec<_> = present
+        .iter()
+        .filter(|p| &p.name != name)
+        .cloned()
+        .collect();
+    let problems = unmet(name, &package.manifest.dependencies.plugins, &others);
+    if !problems.is_empty() {
+        return Err(DependencyError::Unmet(problems).into());
+    }
+    let broken = dependents_broken_by(name, Some(version), &present);
+    if !broken.is_empty() && !force {
+        let names: Vec<String> = broken.iter().map(|(n, _)| n.to_string()).collect();
+        return Err(DependencyError::Dependents {
+            plugin: name.clone(),
+            version: Some(version.clone()),
+            fix: format!(
+                "update {} to a version that accepts {name} {version} first",
+                names.join(" and ")
+            ),
+            dependents: broken,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// What updating `old` to a package with `manifest` (from `provenance`)
+/// changes: its powers, and its signer if it loses the trusted one.
+pub fn update_changes(
+    old: &InstalledPlugin,
+    manifest: &Manifest,
+    provenance: Option<&Provenance>,
+) -> Result<Changes> {
+    let mut changes = permission_changes(&old.manifest()?, manifest);
+    if let Some(lost) = signer_lost(old.provenance.as_ref(), provenance) {
+        changes.added.push(lost);
+    }
+    Ok(changes)
+}
+
+/// If the installed version was signed by a trusted key and the update is
+/// not signed by that same key, the line that says so (an update that
+/// loses its signer needs approval like one that widens permissions).
+fn signer_lost(old: Option<&Provenance>, new: Option<&Provenance>) -> Option<String> {
+    let before = old?.signer.as_ref()?;
+    let after = new?.signer.as_ref();
+    match after {
+        Some(after) if after.key_id == before.key_id => None,
+        Some(after) => Some(format!("signer {before} → {after}")),
+        None => Some(format!("signer {before} → unsigned")),
+    }
 }
 
 impl StagedUpdate {
@@ -262,6 +335,10 @@ impl StagedUpdate {
             version: self.package.manifest.version.clone(),
             digest: self.package.digest(),
             manifest_yaml: self.package.manifest_yaml.clone(),
+            provenance: self
+                .provenance
+                .clone()
+                .or_else(|| self.old.provenance.clone()),
             ..self.old.clone()
         };
         Registry::open(&home.host_db())?.update(&plugin, &self.old.version)?;
@@ -296,29 +373,48 @@ pub fn update_offline(
 }
 
 /// Keep `package` as the update of its plugin waiting for approval
-/// (replacing any earlier one).
-pub fn save_pending(home: &RoseyHome, package: &Package) -> Result<()> {
+/// (replacing any earlier one), with where it came from.
+pub fn save_pending(
+    home: &RoseyHome,
+    package: &Package,
+    provenance: Option<&Provenance>,
+) -> Result<()> {
     create_private_dir(&home.pending_dir())?;
+    let name = &package.manifest.name;
+    let record = home.pending_provenance(name);
+    match provenance {
+        Some(provenance) => write_atomic(&record, &serde_json::to_vec(provenance)?)?,
+        None => {
+            let _ = fs::remove_file(&record);
+        }
+    }
     let bytes = package
         .write_archive()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    write_atomic(&home.pending_update(&package.manifest.name), &bytes)
+    write_atomic(&home.pending_update(name), &bytes)
 }
 
-/// The update of `name` waiting for approval, if any.
-pub fn load_pending(home: &RoseyHome, name: &PluginName) -> Result<Option<Package>> {
+/// The update of `name` waiting for approval, if any, with where it came
+/// from.
+pub fn load_pending(
+    home: &RoseyHome,
+    name: &PluginName,
+) -> Result<Option<(Package, Option<Provenance>)>> {
     let path = home.pending_update(name);
     if !path.exists() {
         return Ok(None);
     }
-    Package::read_file(&path)
-        .map(Some)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    let package = Package::read_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let provenance = fs::read(home.pending_provenance(name))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    Ok(Some((package, provenance)))
 }
 
 /// Forget the update of `name` waiting for approval.
 pub fn drop_pending(home: &RoseyHome, name: &PluginName) {
     let _ = fs::remove_file(home.pending_update(name));
+    let _ = fs::remove_file(home.pending_provenance(name));
 }
 
 /// Put a plugin's files back in order after the host died during an update:
@@ -420,7 +516,7 @@ pub fn hold(
     let from = &staged.old.version;
     let to = &staged.package.manifest.version;
     staged.discard();
-    save_pending(home, &staged.package)?;
+    save_pending(home, &staged.package, staged.provenance.as_ref())?;
     Registry::open(&home.host_db())?.record(
         name,
         "update pending",
@@ -444,15 +540,26 @@ pub fn hold(
     })
 }
 
-/// Update (or, if it widens the plugin's powers and is not `approved`, hold
+/// How an update is to be applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpdateMode {
+    /// The operator approved what it widens (an approval, or `rosey dev`).
+    pub approved: bool,
+    /// Apply it even if plugins that depend on this one will not accept it.
+    pub force: bool,
+}
+
+/// Update (or, if it widens the plugin's powers and is not approved, hold
 /// for approval) a plugin while no host runs.
 pub fn offline(
     home: &RoseyHome,
     runtime: &Runtime,
     package: &Package,
-    approved: bool,
+    provenance: Option<&Provenance>,
+    mode: UpdateMode,
 ) -> Result<crate::supervisor::Outcome> {
-    let staged = stage(home, runtime, package)?;
+    let approved = mode.approved;
+    let staged = stage(home, runtime, package, provenance, mode.force)?;
     let name = staged.name().clone();
     let from = staged.old.version.to_string();
     let to = package.manifest.version.to_string();

@@ -67,28 +67,26 @@ pub fn rosey_bin() -> PathBuf {
 
 /// Run `rosey` with `args` against `home` (and `nats_url`, if any).
 pub fn rosey(home: &Path, nats_url: Option<&str>, args: &[&str]) -> Output {
-    rosey_env(home, nats_url, &[], args)
+    match nats_url {
+        Some(url) => rosey_env(home, &[("ROSEY_NATS_URL", url)], args),
+        None => rosey_env(home, &[], args),
+    }
 }
 
-/// Run `rosey` with `args` against `home`, with `env` set. Hosts the tests
+/// Run `rosey` with `args` against `home`, with the settings variables of
+/// the environment the tests run in removed and `env` set. Hosts the tests
 /// start serve no admin API (the tests run many hosts at once, and the
 /// default address fits one), unless `env` sets ROSEY_ADMIN_LISTEN.
-pub fn rosey_env(
-    home: &Path,
-    nats_url: Option<&str>,
-    env: &[(&str, &str)],
-    args: &[&str],
-) -> Output {
+pub fn rosey_env(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(rosey_bin());
     command
         .args(args)
         .env("ROSEY_HOME", home)
         .env("CARGO_TARGET_DIR", GUEST_TARGET_DIR)
         .env("ROSEY_ADMIN_LISTEN", "off")
-        .env_remove("ROSEY_NATS_URL")
         .stdin(std::process::Stdio::null());
-    if let Some(url) = nats_url {
-        command.env("ROSEY_NATS_URL", url);
+    for var in ["ROSEY_NATS_URL", "ROSEY_INDEX", "ROSEY_TRUST_POLICY"] {
+        command.env_remove(var);
     }
     command.envs(env.iter().copied());
     command.output().expect("could not run rosey")
@@ -192,8 +190,10 @@ impl Drop for StopOnDrop<'_> {
 pub fn start_with_admin(home: &Path, nats_url: &str) -> (String, String) {
     let out = rosey_env(
         home,
-        Some(nats_url),
-        &[("ROSEY_ADMIN_LISTEN", "127.0.0.1:0")],
+        &[
+            ("ROSEY_NATS_URL", nats_url),
+            ("ROSEY_ADMIN_LISTEN", "127.0.0.1:0"),
+        ],
         &["start", "--output", "json"],
     );
     assert!(

@@ -62,6 +62,8 @@ async fn the_admin_api_does_what_the_cli_does_on_a_running_host() {
     );
     assert_eq!(inspection["installable"], true);
     assert!(inspection["installed"].is_null());
+    assert_eq!(inspection["signature"]["provided"], false);
+    assert_eq!(inspection["signature"]["verified"], false);
     let approval = inspection["approval"].as_str().unwrap().to_owned();
     assert_eq!(
         api.get("/api/plugins/quote-bot").await.status,
@@ -140,6 +142,8 @@ async fn the_admin_api_does_what_the_cli_does_on_a_running_host() {
     assert_eq!(detail["usage"]["memory"]["limit"].as_u64(), Some(64 << 20));
     assert_eq!(detail["history"][0]["event"], "installed");
     assert_eq!(detail["provenance"]["digest"].as_str().unwrap().len(), 64);
+    assert_eq!(detail["provenance"]["source"], "upload quote-bot.roseyplug");
+    assert!(detail["provenance"]["signer"].is_null(), "{detail}");
     assert_eq!(detail["has_config"], true);
 
     // Configuration, checked against the schema, applied live.

@@ -13,7 +13,7 @@ fn installed() -> (tempfile::TempDir, RoseyHome, Runtime) {
     let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
     let wasm = std::fs::read(guest_wasm("echo")).unwrap();
     let package = Package::from_project_dir(&workspace_path("example-plugins/echo"), wasm).unwrap();
-    rosey_host::install::install(&home, &runtime, &package).unwrap();
+    rosey_host::install::install(&home, &runtime, &package, None).unwrap();
     (work, home, runtime)
 }
 

@@ -46,7 +46,7 @@ async fn start_with_files(
     let work = tempfile::tempdir().unwrap();
     let home = RoseyHome::new(work.path().join("home"));
     let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
-    rosey_host::install::install(&home, &runtime, &package).unwrap();
+    rosey_host::install::install(&home, &runtime, &package, None).unwrap();
     let paths = home.plugin(&package.manifest.name);
     if !config.is_empty() {
         std::fs::write(&paths.config, config).unwrap();

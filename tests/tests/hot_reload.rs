@@ -55,7 +55,7 @@ async fn setup(installed: &[&Package]) -> Setup {
     let home = RoseyHome::new(work.path().join("home"));
     let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
     for package in installed {
-        rosey_host::install::install(&home, &runtime, package).unwrap();
+        rosey_host::install::install(&home, &runtime, package, None).unwrap();
     }
     Setup { work, home, nats }
 }
@@ -155,7 +155,7 @@ async fn an_update_during_a_message_stream_loses_nothing() {
             let next = next.clone();
             let (sent, stop_at) = (Arc::clone(&sent), Arc::clone(&stop_at));
             update = Some(tokio::spawn(async move {
-                let outcome = control.update(&next, None).await;
+                let outcome = control.update(&next, Default::default(), false).await;
                 stop_at.store(sent.load(Ordering::SeqCst) + AROUND, Ordering::SeqCst);
                 outcome
             }));
@@ -208,7 +208,11 @@ async fn a_failing_update_rolls_back_and_the_old_version_keeps_serving() {
         down: None,
     });
     let path = archive(setup.work.path(), &init_fails);
-    let error = host.control().update(&path, None).await.unwrap_err();
+    let error = host
+        .control()
+        .update(&path, Default::default(), false)
+        .await
+        .unwrap_err();
     let error = format!("{error:#}");
     assert!(
         error.contains("rolled back") && error.contains("init crashed"),
@@ -233,7 +237,10 @@ async fn a_failing_update_rolls_back_and_the_old_version_keeps_serving() {
     let path = archive(setup.work.path(), &migration_fails);
     let error = format!(
         "{:#}",
-        host.control().update(&path, None).await.unwrap_err()
+        host.control()
+            .update(&path, Default::default(), false)
+            .await
+            .unwrap_err()
     );
     assert!(error.contains("migration 002_broken failed"), "{error}");
 
@@ -290,7 +297,11 @@ async fn an_update_that_asks_for_more_waits_for_approval() {
             + "subjects: { subscribe: [rosey.chat.message.chat] }\n"
     });
     let path = archive(setup.work.path(), &wider);
-    let outcome = host.control().update(&path, None).await.unwrap();
+    let outcome = host
+        .control()
+        .update(&path, Default::default(), false)
+        .await
+        .unwrap();
     assert!(outcome.pending, "{outcome:?}");
     let changes = outcome.changes.unwrap();
     assert!(
@@ -316,7 +327,7 @@ async fn an_update_that_asks_for_more_waits_for_approval() {
     // Approving a different package than the one shown is refused.
     let error = host
         .control()
-        .approve("echo", Some("0000"))
+        .approve("echo", Some("0000"), false)
         .await
         .unwrap_err();
     assert!(
@@ -327,7 +338,7 @@ async fn an_update_that_asks_for_more_waits_for_approval() {
 
     let outcome = host
         .control()
-        .approve("echo", Some(&wider.digest()))
+        .approve("echo", Some(&wider.digest()), false)
         .await
         .unwrap();
     assert_eq!(outcome.version.as_deref(), Some("0.2.0"), "{outcome:?}");
@@ -456,6 +467,8 @@ async fn the_control_channel_serves_only_the_hosts_owner() {
         .call(&Request::Install {
             path: echo_file,
             sha256: Some("0".repeat(64)),
+            signature: None,
+            origin: None,
         })
         .unwrap_err();
     assert!(
@@ -469,6 +482,7 @@ async fn the_control_channel_serves_only_the_hosts_owner() {
     let error = garbage
         .call(&Request::Remove {
             name: "../../etc".into(),
+            force: false,
         })
         .unwrap_err();
     assert!(
@@ -590,7 +604,11 @@ async fn anything_new_in_the_package_is_an_update_and_nothing_new_is_not() {
     let setup = setup(&[&quote()]).await;
     let host = start(&setup).await;
     let same = archive(setup.work.path(), &quote());
-    let error = host.control().update(&same, None).await.unwrap_err();
+    let error = host
+        .control()
+        .update(&same, Default::default(), false)
+        .await
+        .unwrap_err();
     assert!(
         format!("{error:#}").contains("nothing to update"),
         "{error:#}"
@@ -607,7 +625,11 @@ async fn anything_new_in_the_package_is_an_update_and_nothing_new_is_not() {
     });
     let more_path = setup.work.path().join("more.roseyplug");
     std::fs::write(&more_path, more.write_archive().unwrap()).unwrap();
-    let outcome = host.control().update(&more_path, None).await.unwrap();
+    let outcome = host
+        .control()
+        .update(&more_path, Default::default(), false)
+        .await
+        .unwrap();
     assert_eq!(outcome.migrations_applied, Some(1), "{outcome:?}");
     let db = setup.home.plugin(&"quote-bot".parse().unwrap()).database;
     let tags: i64 = rusqlite::Connection::open(db)

@@ -72,7 +72,7 @@ async fn start(package: Package, allow_private: bool) -> Rig {
     let work = tempfile::tempdir().unwrap();
     let home = RoseyHome::new(work.path().join("home"));
     let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
-    rosey_host::install::install(&home, &runtime, &package).unwrap();
+    rosey_host::install::install(&home, &runtime, &package, None).unwrap();
     let mut config = HostConfig::new(home, nats.url());
     config.allow_private_http = allow_private;
     let host = Host::start(config).await.unwrap();
@@ -157,7 +157,7 @@ fn without_http_requests_wasi_http_is_not_linked() {
     let home = RoseyHome::new(work.path().join("home"));
     let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
     let package = fetcher(&["127.0.0.1:8080".into()], "permissions: []");
-    let err = rosey_host::install::install(&home, &runtime, &package).unwrap_err();
+    let err = rosey_host::install::install(&home, &runtime, &package, None).unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("wasi:http/") && text.contains("http_requests"),

@@ -39,7 +39,7 @@ fn assert_no_trace(home: &RoseyHome, name: &str) {
 #[test]
 fn removal_deletes_a_planted_symlink_not_its_target() {
     let (work, home, runtime) = setup();
-    rosey_host::install::install(&home, &runtime, &echo()).unwrap();
+    rosey_host::install::install(&home, &runtime, &echo(), None).unwrap();
     let outside = work.path().join("operator-data");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("precious.txt"), "keep me").unwrap();
@@ -47,7 +47,7 @@ fn removal_deletes_a_planted_symlink_not_its_target() {
     std::os::unix::fs::symlink(&outside, files.join("link")).unwrap();
     std::os::unix::fs::symlink(outside.join("precious.txt"), files.join("file-link")).unwrap();
 
-    rosey_host::install::remove(&home, &"echo".parse().unwrap()).unwrap();
+    rosey_host::install::remove(&home, &"echo".parse().unwrap(), false).unwrap();
     assert_no_trace(&home, "echo");
     assert_eq!(
         std::fs::read_to_string(outside.join("precious.txt")).unwrap(),
@@ -66,7 +66,7 @@ fn a_component_importing_an_ungranted_capability_is_refused() {
         &package.manifest_yaml,
     )
     .unwrap();
-    let err = rosey_host::install::install(&home, &runtime, &package).unwrap_err();
+    let err = rosey_host::install::install(&home, &runtime, &package, None).unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("rosey:plugin/sql") && text.contains("database_access"),
@@ -90,7 +90,7 @@ fn a_failing_migration_leaves_nothing_behind() {
         up: "CREATE TABLE fine (x); THIS IS NOT SQL;".into(),
         down: None,
     }];
-    let err = rosey_host::install::install(&home, &runtime, &package).unwrap_err();
+    let err = rosey_host::install::install(&home, &runtime, &package, None).unwrap_err();
     assert!(
         format!("{err:#}").contains("migration 001_broken failed"),
         "{err:#}"
@@ -101,8 +101,8 @@ fn a_failing_migration_leaves_nothing_behind() {
 #[test]
 fn installing_twice_is_refused_and_keeps_the_first() {
     let (_work, home, runtime) = setup();
-    rosey_host::install::install(&home, &runtime, &echo()).unwrap();
-    let err = rosey_host::install::install(&home, &runtime, &echo()).unwrap_err();
+    rosey_host::install::install(&home, &runtime, &echo(), None).unwrap();
+    let err = rosey_host::install::install(&home, &runtime, &echo(), None).unwrap_err();
     assert!(format!("{err:#}").contains("already installed"), "{err:#}");
     assert!(home.plugin(&"echo".parse().unwrap()).wasm.is_file());
 }

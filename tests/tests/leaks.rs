@@ -214,21 +214,27 @@ async fn cycles() {
             baseline = Some(settled(&nats).await);
             measured_from = Instant::now();
         }
-        assert!(control.install(&garbage, None).await.is_err());
-        let installed = control.install(&v1, None).await.unwrap();
+        assert!(control.install(&garbage, Default::default()).await.is_err());
+        let installed = control.install(&v1, Default::default()).await.unwrap();
         assert_eq!(installed.state.as_deref(), Some("running"), "{installed:?}");
         if cycle % 10 == 0 {
-            let error = control.update(&broken_update, None).await.unwrap_err();
+            let error = control
+                .update(&broken_update, Default::default(), false)
+                .await
+                .unwrap_err();
             assert!(format!("{error:#}").contains("rolled back"), "{error:#}");
         }
-        let updated = control.update(&v2, None).await.unwrap();
+        let updated = control
+            .update(&v2, Default::default(), false)
+            .await
+            .unwrap();
         assert_eq!(updated.version.as_deref(), Some("0.2.0"));
         if cycle % 100 == 0 {
             // The plugin really serves, from its migrated database.
             let reply = bot.ask("!quote add leak check").await;
             assert!(reply.text.contains("#1"), "{}", reply.text);
         }
-        control.remove("quote-bot").await.unwrap();
+        control.remove("quote-bot", false).await.unwrap();
     }
     let elapsed = measured_from.elapsed();
     let baseline = baseline.unwrap();

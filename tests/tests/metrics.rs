@@ -25,7 +25,7 @@ async fn metrics_count_what_plugins_do() {
     let home = RoseyHome::new(work.path().join("home"));
     let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
     let echo = package_with("example-plugins/echo", "echo", |y| y);
-    rosey_host::install::install(&home, &runtime, &echo).unwrap();
+    rosey_host::install::install(&home, &runtime, &echo, None).unwrap();
     let mut config = HostConfig::new(home, nats.url());
     config.metrics = Some("127.0.0.1:0".parse().unwrap());
     let host = Host::start(config).await.unwrap();

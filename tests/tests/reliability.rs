@@ -33,7 +33,7 @@ async fn a_crashing_plugin_costs_the_healthy_ones_nothing() {
     });
     let echo = package_with("example-plugins/echo", "echo", |y| y);
     for package in [&crashing, &echo] {
-        rosey_host::install::install(&home, &runtime, package).unwrap();
+        rosey_host::install::install(&home, &runtime, package, None).unwrap();
     }
     let mut config = HostConfig::new(home, nats.url());
     config.supervision.quarantine_after = 5;
@@ -135,7 +135,7 @@ async fn restart_latency_after_a_trap() {
     let home = RoseyHome::new(work.path().join("home"));
     let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
     let hostile = package_with("tests/guests/hostile", "hostile", |y| y);
-    rosey_host::install::install(&home, &runtime, &hostile).unwrap();
+    rosey_host::install::install(&home, &runtime, &hostile, None).unwrap();
     let mut config = HostConfig::new(home, nats.url());
     config.control = false;
     // Never quarantine, and restart at once: this measures the restart.

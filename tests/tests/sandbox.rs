@@ -65,7 +65,7 @@ impl Rig {
         let home = RoseyHome::new(work.path().join("home"));
         let runtime = Runtime::new(RoseyEngine::new().unwrap()).unwrap();
         for package in packages.iter().chain([echo()].iter()) {
-            rosey_host::install::install(&home, &runtime, package).unwrap();
+            rosey_host::install::install(&home, &runtime, package, None).unwrap();
         }
         before_start(&home);
         let mut config = HostConfig::new(home.clone(), nats.url());

@@ -132,12 +132,16 @@ fn install_or_update(home: &RoseyHome, archive: &Path) -> Result<()> {
     let installed = Registry::open(&home.host_db())?.get(&package.manifest.name)?;
     match installed {
         None => {
-            install::install(home, &runtime, &package)?;
+            install::install(home, &runtime, &package, None)?;
         }
         Some(old)
             if old.digest == package.digest() && old.manifest_yaml == package.manifest_yaml => {}
         Some(_) => {
-            update::offline(home, &runtime, &package, true)?;
+            let mode = update::UpdateMode {
+                approved: true,
+                force: false,
+            };
+            update::offline(home, &runtime, &package, None, mode)?;
         }
     }
     Ok(())
@@ -154,7 +158,7 @@ async fn reload(dir: &Path, home: &RoseyHome, control: &Control) {
             return;
         }
     };
-    let outcome = match control.update(&archive, None).await {
+    let outcome = match control.update_own_build(&archive).await {
         Ok(outcome) if outcome.pending => {
             if let Some(changes) = &outcome.changes {
                 eprintln!(
@@ -164,7 +168,7 @@ async fn reload(dir: &Path, home: &RoseyHome, control: &Control) {
             }
             let digest = Package::read_file(&archive).ok().map(|p| p.digest());
             let name = outcome.plugin.clone().unwrap_or_default();
-            control.approve(&name, digest.as_deref()).await
+            control.approve(&name, digest.as_deref(), false).await
         }
         other => other,
     };

@@ -71,6 +71,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     nats(ctx, &mut checks);
     host(ctx, &mut checks);
     plugins(ctx, &mut checks);
+    trust(ctx, &mut checks);
     toolchain(&mut checks);
 
     let errors = checks
@@ -377,12 +378,59 @@ fn plugins(ctx: &Context, checks: &mut Checks) {
 }
 
 /// What plugin authors need (warnings only: running plugins needs none).
+/// The signature policy, and whether it can ever admit a signed plugin.
+fn trust(ctx: &Context, checks: &mut Checks) {
+    let Ok(settings) = &ctx.settings else {
+        return; // reported by the config check
+    };
+    let trust = settings.trust();
+    let keys = trust
+        .keys
+        .iter()
+        .map(|k| format!("{} ({})", k.name, k.key.id()))
+        .collect::<Vec<_>>();
+    match (trust.policy, keys.is_empty()) {
+        (rosey_host::trust::Policy::Require, true) => checks.add(
+            "signatures",
+            Verdict::Warning,
+            "trust.policy is require but trust.keys is empty: every install will be refused",
+            Some("add your publishers' keys to trust.keys (rosey config edit)"),
+        ),
+        (rosey_host::trust::Policy::Warn, _) => checks.ok(
+            "signatures",
+            format!(
+                "trust.policy is warn: unsigned plugins install with a warning (trusted keys: \
+                 {}); require refuses them",
+                if keys.is_empty() {
+                    "none".into()
+                } else {
+                    keys.join(", ")
+                }
+            ),
+        ),
+        (rosey_host::trust::Policy::Require, false) => checks.ok(
+            "signatures",
+            format!("only plugins signed by {} install", keys.join(", ")),
+        ),
+    }
+}
+
 fn toolchain(checks: &mut Checks) {
+    match rosey_host::source::git::git_version() {
+        Some(version) => checks.ok("git", format!("{version} (for installs from repositories)")),
+        None => checks.add(
+            "git",
+            Verdict::Warning,
+            "git not found: `rosey plugin install` cannot fetch from repositories",
+            Some("apt-get install git"),
+        ),
+    }
     let Some(cargo) = probe("cargo", &["--version"]) else {
         checks.add(
             "rust",
             Verdict::Warning,
-            "cargo not found (only needed to build Rust plugins)",
+            "cargo not found (only needed to build Rust plugins, or to install one from its \
+             sources)",
             Some("install Rust from https://rustup.rs"),
         );
         return;

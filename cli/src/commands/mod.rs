@@ -8,11 +8,16 @@ mod db;
 mod db_shell;
 mod dev;
 mod doctor;
+mod index;
 mod logs;
 mod plugin;
 mod plugin_config;
+mod plugin_index;
+mod plugin_install;
+mod plugin_source;
 mod plugin_test;
 mod service;
+mod signing;
 mod version;
 
 use std::path::PathBuf;
@@ -104,6 +109,12 @@ enum Command {
     /// The admin API and web dashboard: the token that logs in to them.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Signing keys for plugin packages (minisign format).
+    #[command(subcommand)]
+    Key(signing::KeyCommand),
+    /// Publish plugins: write the index file of a directory of packages.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
 }
 
 /// What every command gets: the parsed global options and the host's
@@ -234,6 +245,8 @@ impl Cli {
             Command::Clean(clean) => clean.run(ctx),
             Command::Config(command) => command.run(ctx),
             Command::Admin(command) => command.run(ctx),
+            Command::Key(command) => command.run(ctx),
+            Command::Index(command) => command.run(ctx),
         }
     }
 }

@@ -3,21 +3,20 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use rosey_host::approval::explain;
 use rosey_host::control::client::ControlClient;
 use rosey_host::control::{Outcome, Request};
 use rosey_host::install;
 use rosey_host::package::{Manifest, Package, PackageError, PluginName};
+use rosey_host::provenance::Provenance;
 use rosey_host::registry::Registry;
 use rosey_host::runtime::{RoseyEngine, Runtime};
-use rosey_host::update::{self, permission_changes};
+use rosey_host::source::Fetched;
+use rosey_host::update;
 use rosey_host::validate;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::Context;
 use crate::output::{OutputFormat, Table, ago, human_bytes, print_json};
@@ -40,22 +39,32 @@ pub enum PluginCommand {
     /// scenario, a README) into DIR (default: ./NAME), which must not exist
     /// or be empty, and checks that the language's toolchain is installed.
     Create(Create),
-    /// Install a plugin from a `.roseyplug` archive or a `.wasm` component
-    /// built by `rosey plugin build`.
+    /// Install a plugin from a file, a git repository or the plugin index.
     ///
     /// Shows what the plugin asks for (permissions, subjects, commands,
-    /// limits) and asks for approval; without a terminal, pass --yes.
+    /// limits), where it comes from and who signed it, and asks for
+    /// approval; without a terminal, pass --yes. A plugin from the index
+    /// brings the plugins it depends on, installed first.
     ///
     /// On a running host the plugin starts at once, without a restart.
-    Install(Install),
-    /// Update an installed plugin from a newer (or older) package.
+    Install(super::plugin_install::Install),
+    /// Update an installed plugin from a newer (or older) package file, or
+    /// to the newest version in the plugin index.
     ///
     /// On a running host the new version is migrated and started beside the
     /// old one and swapped in between two events; if anything fails, the
     /// old version keeps serving and you are told why. An update that asks
-    /// for more (permissions, subjects, hosts, higher limits) waits for
-    /// `rosey plugin approve NAME`.
+    /// for more (permissions, subjects, hosts, higher limits) or loses its
+    /// trusted signer waits for `rosey plugin approve NAME`.
     Update(Update),
+    /// Sign a package file with your minisign key (writes FILE.minisig).
+    Sign(super::signing::Sign),
+    /// Check a package file's signature against the trusted keys (or --key).
+    Verify(super::signing::Verify),
+    /// Search the plugin index by name, description and tags.
+    Search(super::plugin_index::Search),
+    /// List installed plugins that have a newer version in the plugin index.
+    Outdated(super::plugin_index::Outdated),
     /// Show and approve an update that asks for more than its plugin has.
     Approve(Approve),
     /// Run the project's scenario tests (tests/*.yaml) against its real
@@ -83,9 +92,29 @@ pub enum PluginCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rosey plugin update quote-bot-1.3.0.roseyplug   # from a file (and its .minisig)
+  rosey plugin update quote-bot                   # to the newest version in the index
+  rosey plugin update --all                       # every plugin the index has a newer version of")]
 pub struct Update {
-    /// A `.roseyplug` archive or a `.wasm` component of an installed plugin.
-    source: PathBuf,
+    /// A `.roseyplug` archive or a `.wasm` component of an installed
+    /// plugin, or the name of an installed plugin to update from the index.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    source: Option<String>,
+    /// Update every installed plugin the index has a newer version of.
+    #[arg(long)]
+    all: bool,
+    /// The file's detached signature [default: FILE.minisig, if it exists].
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
+    /// The plugin index to use [default: `index` in rosey.yaml, or
+    /// ROSEY_INDEX].
+    #[arg(long, value_name = "URL|PATH")]
+    index: Option<String>,
+    /// Update even if plugins that depend on this one do not accept the
+    /// new version (they will fail to start).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +133,10 @@ pub struct Approve {
     /// Approve the changes shown without asking.
     #[arg(short, long)]
     yes: bool,
+    /// Apply it even if plugins that depend on this one do not accept the
+    /// new version.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +190,10 @@ pub struct Remove {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     yes: bool,
+    /// Remove it even if other plugins depend on it (they will fail to
+    /// start).
+    #[arg(long)]
+    force: bool,
 }
 
 impl PluginCommand {
@@ -166,6 +203,10 @@ impl PluginCommand {
             Self::Create(create) => create.run(ctx),
             Self::Install(install) => install.run(ctx),
             Self::Update(update) => update.run(ctx),
+            Self::Sign(sign) => sign.run(ctx),
+            Self::Verify(verify) => verify.run(ctx),
+            Self::Search(search) => search.run(ctx),
+            Self::Outdated(outdated) => outdated.run(ctx),
             Self::Approve(approve) => approve.run(ctx),
             Self::Validate(validate) => validate.run(ctx),
             Self::Test(test) => test.run(ctx),
@@ -200,7 +241,7 @@ pub(super) fn running_host(ctx: &Context) -> Result<Option<ControlClient>> {
 }
 
 /// Report what the host (or the offline operation) did.
-fn report(ctx: &Context, outcome: &Outcome) -> Result<()> {
+pub(super) fn report(ctx: &Context, outcome: &Outcome) -> Result<()> {
     match ctx.output {
         OutputFormat::Json => print_json(outcome),
         OutputFormat::Text => {
@@ -208,12 +249,6 @@ fn report(ctx: &Context, outcome: &Outcome) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// A file's sha256, so the host installs exactly what the operator saw.
-fn file_sha256(path: &Path) -> Result<String> {
-    let bytes = Package::read_capped(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(hex::encode(Sha256::digest(bytes)))
 }
 
 // ---------------------------------------------------------------- build
@@ -432,122 +467,6 @@ fn cargo_build(dir: &Path) -> Result<Vec<u8>> {
     std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))
 }
 
-// -------------------------------------------------------------- install
-
-#[derive(Serialize)]
-struct InstallReport {
-    name: String,
-    version: String,
-    path: PathBuf,
-    digest: String,
-    migrations_applied: usize,
-    compile_ms: u128,
-    total_ms: u128,
-}
-
-impl Install {
-    fn run(self, ctx: &Context) -> Result<()> {
-        let started = Instant::now();
-        // The package error names the file already.
-        let package = Package::read_file(&self.source).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if ctx.output == OutputFormat::Text {
-            describe(&package.manifest);
-        }
-        if !self.yes {
-            let question = format!(
-                "Install {} {} with these permissions?",
-                package.manifest.name, package.manifest.version
-            );
-            if !confirm(
-                &question,
-                "re-run with --yes to approve the permissions shown",
-            )? {
-                bail!("installation cancelled; nothing was changed");
-            }
-        }
-        if let Some(host) = running_host(ctx)? {
-            let path = std::path::absolute(&self.source)?;
-            let outcome = host.call(&Request::Install {
-                sha256: Some(file_sha256(&path)?),
-                path,
-            })?;
-            return report(ctx, &outcome);
-        }
-        let runtime = Runtime::new(RoseyEngine::new()?)?;
-        let report = install::install(&ctx.home, &runtime, &package)?;
-        let out = InstallReport {
-            name: report.plugin.name.to_string(),
-            version: report.plugin.version.to_string(),
-            path: report.path.clone(),
-            digest: report.plugin.digest.clone(),
-            migrations_applied: report.migrations_applied,
-            compile_ms: report.compile_time.as_millis(),
-            total_ms: started.elapsed().as_millis(),
-        };
-        match ctx.output {
-            OutputFormat::Json => print_json(&out)?,
-            OutputFormat::Text => println!(
-                "Installed {} {} into {} (compiled in {} ms, {} migration(s) applied)",
-                out.name,
-                out.version,
-                out.path.display(),
-                out.compile_ms,
-                out.migrations_applied
-            ),
-        }
-        Ok(())
-    }
-}
-
-/// Print what the plugin asks for (on stderr, so stdout stays for data).
-fn describe(m: &Manifest) {
-    let mut e = std::io::stderr().lock();
-    let _ = writeln!(
-        e,
-        "{} {}{}",
-        m.name,
-        m.version,
-        m.description
-            .as_ref()
-            .map(|d| format!(" — {d}"))
-            .unwrap_or_default()
-    );
-    if let Some(author) = &m.author {
-        let _ = writeln!(e, "  author: {author}");
-    }
-    if m.permissions.is_empty() {
-        let _ = writeln!(e, "  permissions: none");
-    } else {
-        let _ = writeln!(e, "  permissions:");
-        for p in &m.permissions {
-            let _ = writeln!(e, "    {:<16} {}", p.as_str(), explain(*p));
-        }
-    }
-    if !m.network.allowed_hosts.is_empty() {
-        let _ = writeln!(e, "  network: {}", m.network.allowed_hosts.join(", "));
-    }
-    if !m.subjects.subscribe.is_empty() {
-        let _ = writeln!(e, "  subscribes to: {}", m.subjects.subscribe.join(", "));
-    }
-    if !m.subjects.publish.is_empty() {
-        let _ = writeln!(e, "  publishes on: {}", m.subjects.publish.join(", "));
-    }
-    if !m.commands.is_empty() {
-        let names: Vec<String> = m.commands.iter().map(|c| format!("!{}", c.name)).collect();
-        let _ = writeln!(e, "  commands: {}", names.join(", "));
-    }
-    let l = m.limits();
-    let _ = writeln!(
-        e,
-        "  limits: memory {}, {:?} per call, fuel {} per call, storage {}, publish {}",
-        human_bytes(l.memory),
-        l.timeout,
-        l.fuel_per_call,
-        human_bytes(l.storage),
-        l.publish_rate
-    );
-}
-
 /// Ask a yes/no question on the terminal; without one, refuse with `hint`.
 pub(super) fn confirm(question: &str, hint: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
@@ -637,6 +556,13 @@ struct Info {
     commands: Vec<String>,
     limits: serde_json::Value,
     storage_used: u64,
+    /// Where it came from and who signed it (absent for plugins installed
+    /// before Rosey recorded it).
+    provenance: Option<Provenance>,
+    /// The plugins it needs, and which versions.
+    dependencies: Vec<String>,
+    /// The installed plugins that need it.
+    needed_by: Vec<String>,
     history: Vec<serde_json::Value>,
     /// The running host's view of the plugin, if a host runs.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -673,6 +599,17 @@ fn info(ctx: &Context, name: &str) -> Result<()> {
             "publish_rate": limits.publish_rate.to_string(),
         }),
         storage_used: paths.storage_used(),
+        provenance: plugin.provenance.clone(),
+        dependencies: manifest
+            .dependencies
+            .plugins
+            .iter()
+            .map(|d| format!("{} {}", d.name, d.version))
+            .collect(),
+        needed_by: rosey_host::package::dependents_broken_by(&name, None, &registry.present()?)
+            .into_iter()
+            .map(|(n, req)| format!("{n} ({req})"))
+            .collect(),
         history: registry
             .history(&name)?
             .into_iter()
@@ -696,6 +633,23 @@ fn info(ctx: &Context, name: &str) -> Result<()> {
             println!("  path:        {}", info.path.display());
             println!("  installed:   {} ago", ago(info.installed_at));
             println!("  digest:      sha256:{}", info.digest);
+            match &info.provenance {
+                Some(p) => {
+                    println!("  source:      {}", p.origin);
+                    println!("  sha256:      {} (the file installed)", p.sha256);
+                    match &p.signer {
+                        Some(signer) => println!("  signed by:   {signer}"),
+                        None => println!("  signed by:   nobody you trust (unsigned)"),
+                    }
+                }
+                None => println!("  source:      unknown (installed before Rosey recorded it)"),
+            }
+            if !info.dependencies.is_empty() {
+                println!("  needs:       {}", info.dependencies.join(", "));
+            }
+            if !info.needed_by.is_empty() {
+                println!("  needed by:   {}", info.needed_by.join(", "));
+            }
             println!(
                 "  permissions: {}",
                 if info.permissions.is_empty() {
@@ -796,6 +750,10 @@ impl Remove {
     fn run(self, ctx: &Context) -> Result<()> {
         let name = parse_name(&self.name)?;
         let host = running_host(ctx)?;
+        if !self.force {
+            // Before asking: a removal that would be refused is not worth a question.
+            install::check_removal(&ctx.home, &name)?;
+        }
         if !self.yes
             && !confirm(
                 &format!("Remove {name} and delete all its data (database, files, config)?"),
@@ -807,10 +765,11 @@ impl Remove {
         if let Some(host) = host {
             let outcome = host.call(&Request::Remove {
                 name: name.to_string(),
+                force: self.force,
             })?;
             return report(ctx, &outcome);
         }
-        install::remove(&ctx.home, &name)?;
+        install::remove(&ctx.home, &name, self.force)?;
         update::drop_pending(&ctx.home, &name);
         if ctx.output == OutputFormat::Json {
             print_json(&serde_json::json!({ "name": name.as_str(), "removed": true }))
@@ -824,13 +783,17 @@ impl Remove {
 // --------------------------------------------------- update and approve
 
 /// Print how `new` differs from the installed version (on stderr).
-fn describe_update(ctx: &Context, package: &Package) -> Result<()> {
+fn describe_update(
+    ctx: &Context,
+    package: &Package,
+    provenance: Option<&Provenance>,
+) -> Result<()> {
     let name = &package.manifest.name;
     let registry = Registry::open(&ctx.home.host_db())?;
     let installed = registry.get(name)?.with_context(|| {
         format!("no plugin named \"{name}\" is installed; install it with `rosey plugin install`")
     })?;
-    let changes = permission_changes(&installed.manifest()?, &package.manifest);
+    let changes = update::update_changes(&installed, &package.manifest, provenance)?;
     if ctx.output == OutputFormat::Text {
         eprintln!(
             "{name} {} → {}\n{}",
@@ -844,29 +807,72 @@ fn describe_update(ctx: &Context, package: &Package) -> Result<()> {
 
 impl Update {
     fn run(self, ctx: &Context) -> Result<()> {
-        let package = Package::read_file(&self.source).map_err(|e| anyhow::anyhow!("{e}"))?;
-        describe_update(ctx, &package)?;
-        let outcome = if let Some(host) = running_host(ctx)? {
-            let path = std::path::absolute(&self.source)?;
-            host.call(&Request::Update {
-                sha256: Some(file_sha256(&path)?),
-                path,
-            })?
-        } else {
-            let runtime = Runtime::new(RoseyEngine::new()?)?;
-            update::offline(&ctx.home, &runtime, &package, false)?
+        let file = self
+            .source
+            .as_deref()
+            .map(Path::new)
+            .filter(|p| p.is_file());
+        if let Some(file) = file {
+            let fetched = Fetched::read_file(file, self.signature.as_deref())?;
+            return apply_update(ctx, fetched, self.force);
+        }
+        if self.signature.is_some() {
+            bail!("--signature is for updates from a file; an index lists each file's signature");
+        }
+        let names = match &self.source {
+            None => Vec::new(),
+            Some(text) => vec![parse_name(text).map_err(|e| {
+                e.context(format!(
+                    "{text} is neither a package file nor the name of an installed plugin"
+                ))
+            })?],
         };
-        report(ctx, &outcome)
+        super::plugin_index::update_from_index(ctx, self.index.as_deref(), &names, self.force)
     }
+}
+
+/// Update from `fetched`: its signature checked (and shown), its changes
+/// shown, then applied, or held for `rosey plugin approve` if it widens.
+pub(super) fn apply_update(ctx: &Context, fetched: Fetched, force: bool) -> Result<()> {
+    let trust = ctx.settings()?.trust();
+    let admitted = fetched.clone().admit(&trust)?;
+    describe_update(ctx, &admitted.package, Some(&admitted.provenance))?;
+    if ctx.output == OutputFormat::Text {
+        super::plugin_install::describe_provenance(&admitted, None);
+    }
+    let outcome = if let Some(host) = running_host(ctx)? {
+        let incoming = super::plugin_install::Incoming::new(ctx, &fetched)?;
+        host.call(&Request::Update {
+            path: incoming.path.clone(),
+            sha256: Some(fetched.sha256()),
+            signature: fetched.signature.clone(),
+            origin: Some(fetched.origin.clone()),
+            force,
+        })?
+    } else {
+        let runtime = Runtime::new(RoseyEngine::new()?)?;
+        let mode = update::UpdateMode {
+            approved: false,
+            force,
+        };
+        update::offline(
+            &ctx.home,
+            &runtime,
+            &admitted.package,
+            Some(&admitted.provenance),
+            mode,
+        )?
+    };
+    report(ctx, &outcome)
 }
 
 impl Approve {
     fn run(self, ctx: &Context) -> Result<()> {
         let name = parse_name(&self.name)?;
-        let package = update::load_pending(&ctx.home, &name)?.with_context(|| {
+        let (package, provenance) = update::load_pending(&ctx.home, &name)?.with_context(|| {
             format!("no update of \"{name}\" waits for approval (see `rosey plugin info {name}`)")
         })?;
-        describe_update(ctx, &package)?;
+        describe_update(ctx, &package, provenance.as_ref())?;
         if !self.yes {
             let question = format!(
                 "Update {name} to {} with these changes?",
@@ -880,10 +886,16 @@ impl Approve {
             host.call(&Request::Approve {
                 name: name.to_string(),
                 digest: Some(package.digest()),
+                force: self.force,
             })?
         } else {
             let runtime = Runtime::new(RoseyEngine::new()?)?;
-            let outcome = update::offline(&ctx.home, &runtime, &package, true)?;
+            let mode = update::UpdateMode {
+                approved: true,
+                force: self.force,
+            };
+            let outcome =
+                update::offline(&ctx.home, &runtime, &package, provenance.as_ref(), mode)?;
             update::drop_pending(&ctx.home, &name);
             outcome
         };

@@ -25,9 +25,11 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod dependencies;
 mod embed;
 mod error;
 mod extract;
+mod index;
 mod layout;
 mod limits;
 mod manifest;
@@ -35,6 +37,7 @@ mod manifest_error;
 mod migrations;
 mod name;
 mod project;
+mod signature;
 mod subject;
 mod units;
 mod validate;
@@ -48,6 +51,9 @@ mod manifest_tests;
 mod test_archives;
 
 pub use archive::Package;
+pub use dependencies::{
+    DependencyError, Planned, Present, Unmet, dependents_broken_by, plan as plan_installs, unmet,
+};
 pub use embed::{
     MANIFEST_SECTION, MAX_WASM_BYTES, check_component, embed_manifest, extract_manifest,
 };
@@ -56,6 +62,10 @@ pub use extract::{
     MAX_ARCHIVE_BYTES, MAX_COMPRESSION_RATIO, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES,
     RATIO_CHECK_THRESHOLD,
 };
+pub use index::{
+    INDEX_FORMAT, Index, IndexError, IndexedPlugin, IndexedVersion, MAX_INDEX_BYTES, is_exact,
+    is_sha256_hex, parse_requirement,
+};
 pub use layout::MAX_PATH_BYTES;
 pub use limits::{
     DEFAULT_FUEL_PER_CALL, DEFAULT_MEMORY, DEFAULT_PUBLISH_RATE, DEFAULT_STORAGE, DEFAULT_TIMEOUT,
@@ -63,13 +73,17 @@ pub use limits::{
 };
 pub use manifest::{
     CommandSpec, Dependencies, MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, Network, Permission,
-    PluginDependency, Resources, SUPPORTED_API, Schedule, Subjects, UnknownPermission,
+    PluginDependency, Resources, SERVED_API, SUPPORTED_API, Schedule, Subjects, UnknownPermission,
 };
 pub use manifest_error::{
     Location, ManifestError, UnknownKind, UnknownName, closest, edit_distance, tidy,
 };
 pub use migrations::Migration;
 pub use name::{CommandName, InvalidName, PluginName};
+pub use signature::{
+    KeyId, MAX_SIGNATURE_BYTES, PublicKey, SIGNATURE_SUFFIX, SecretKey, Signature, SignatureError,
+    generate_key,
+};
 pub use subject::{
     BOT_CORE_SUBJECTS, MAX_SUBJECT_LEN, RESERVED_SUBJECTS, SubjectDirection, SubjectError,
     check_declared_pattern, is_valid_pattern, is_valid_subject, patterns_overlap, subject_matches,

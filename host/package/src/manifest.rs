@@ -23,6 +23,10 @@ pub const MANIFEST_VERSION: u32 = 1;
 /// manifest's `rosey_api` requirement must accept it.
 pub const SUPPORTED_API: &str = "0.1.0";
 
+/// [`SUPPORTED_API`] as a version (a test keeps them, and the version of
+/// the WIT package in `wit/`, the same).
+pub const SERVED_API: semver::Version = semver::Version::new(0, 1, 0);
+
 /// The largest `manifest.yaml` accepted, checked before parsing.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 
@@ -311,6 +315,34 @@ mod tests {
             "docs/manifest.schema.json is out of date: run \
              `ROSEY_BLESS=1 cargo test -p rosey-package manifest_schema`"
         );
+    }
+
+    /// The plugin API a manifest's `rosey_api` is checked against is the
+    /// version of the WIT package the host is built from.
+    #[test]
+    fn the_served_api_is_the_wit_package_version() {
+        assert_eq!(SERVED_API.to_string(), SUPPORTED_API);
+        let wit = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(wit).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            for line in text.lines() {
+                if let Some(version) = line
+                    .trim()
+                    .strip_prefix("package rosey:plugin@")
+                    .and_then(|rest| rest.strip_suffix(';'))
+                {
+                    found.push(version.to_owned());
+                }
+            }
+        }
+        assert!(!found.is_empty(), "no `package rosey:plugin@...;` in wit/");
+        for version in found {
+            assert_eq!(
+                version, SUPPORTED_API,
+                "wit/ declares rosey:plugin@{version}"
+            );
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::auth::{Caller, SESSION_LIFETIME};
 use super::error::{ApiError, ApiResult};
-use super::upload::{self, Admitted, MAX_PACKAGE_BYTES, MAX_SIGNATURE_BYTES};
+use super::upload::{self, MAX_PACKAGE_BYTES, MAX_SIGNATURE_BYTES, Upload};
 use super::{AppState, OPENAPI, SESSION_COOKIE, logs, rate};
 use crate::approval::Asked;
 use crate::package::PluginName;
@@ -279,6 +279,13 @@ struct Provenance {
     /// sha256 of the installed `plugin.wasm`.
     digest: String,
     installed_at: i64,
+    /// Where the installed version came from (`file ...`, `git ...`,
+    /// `index ...`, `upload ...`), if recorded.
+    source: Option<String>,
+    /// sha256 of the file that was installed (archive or component).
+    file_sha256: Option<String>,
+    /// The trusted key that signed it, if one did.
+    signer: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -318,7 +325,7 @@ pub async fn plugin(
             .into_iter()
             .map(|(at, event, detail)| HistoryEntry { at, event, detail })
             .collect();
-        let pending_update = update::load_pending(&home, name)?.map(|pending| PendingUpdate {
+        let pending_update = update::load_pending(&home, name)?.map(|(pending, _)| PendingUpdate {
             version: pending.manifest.version.to_string(),
             digest: pending.digest(),
             changes: permission_changes(&manifest, &pending.manifest),
@@ -350,6 +357,18 @@ pub async fn plugin(
             provenance: Provenance {
                 digest: v.installed.digest.clone(),
                 installed_at: v.installed.installed_at,
+                source: v
+                    .installed
+                    .provenance
+                    .as_ref()
+                    .map(|p| p.origin.to_string()),
+                file_sha256: v.installed.provenance.as_ref().map(|p| p.sha256.clone()),
+                signer: v
+                    .installed
+                    .provenance
+                    .as_ref()
+                    .and_then(|p| p.signer.as_ref())
+                    .map(|s| s.to_string()),
             },
             history,
             pending_update,
@@ -396,7 +415,10 @@ pub async fn remove(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Outcome>> {
     let v = view(&state, &name)?;
-    let outcome = state.control.remove(v.installed.name.as_str()).await?;
+    let outcome = state
+        .control
+        .remove(v.installed.name.as_str(), false)
+        .await?;
     state.control.refresh_status();
     Ok(done(outcome))
 }
@@ -417,7 +439,7 @@ pub async fn approve(
     let approve: Approve = json_body(&body, r#"{"digest": "<pending_update.digest>"}"#)?;
     let outcome = state
         .control
-        .approve(v.installed.name.as_str(), Some(&approve.digest))
+        .approve(v.installed.name.as_str(), Some(&approve.digest), false)
         .await?;
     state.control.refresh_status();
     Ok(done(outcome))
@@ -520,20 +542,21 @@ async fn read_form(multipart: Result<Multipart, MultipartRejection>) -> ApiResul
 
 /// Read and check the uploaded package (compiling it, off the async
 /// threads).
-async fn admit(state: &AppState, form: &mut UploadForm) -> ApiResult<Admitted> {
+async fn admit(state: &AppState, form: &mut UploadForm) -> ApiResult<Upload> {
     let runtime = state.control.runtime().clone();
+    let home = state.control.home().clone();
     let bytes = std::mem::take(&mut form.package);
     let file_name = form.file_name.clone();
     let signature = form.signature.clone();
     blocking(move || {
-        upload::admit(&runtime, &file_name, &bytes, signature)
+        upload::admit(&runtime, &home, &file_name, bytes, signature)
             .map_err(|e| ApiError::refused(format!("{e}; nothing was changed")))
     })
     .await
 }
 
 /// The approval sent must be the one shown for this very package.
-fn check_approval(form: &UploadForm, admitted: &Admitted) -> ApiResult<()> {
+fn check_approval(form: &UploadForm, admitted: &Upload) -> ApiResult<()> {
     let Some(sent) = form.approval.as_deref().filter(|a| !a.is_empty()) else {
         return Err(ApiError::bad_request(
             "no approval: send the `approval` digest that POST /api/plugins/inspect returned \
@@ -575,7 +598,7 @@ pub async fn inspect(
     let admitted = admit(&state, &mut form).await?;
     let installed = state
         .control
-        .plugin_view(&admitted.package.manifest.name)
+        .plugin_view(&admitted.admitted.package.manifest.name)
         .map(|v| v.installed);
     let inspection = admitted.inspection(size, installed.as_ref());
     Ok(Json(
@@ -592,7 +615,7 @@ pub async fn install(
     let mut form = read_form(multipart).await?;
     let admitted = admit(&state, &mut form).await?;
     check_approval(&form, &admitted)?;
-    let name = admitted.package.manifest.name.clone();
+    let name = admitted.admitted.package.manifest.name.clone();
     if let Some(v) = state.control.plugin_view(&name) {
         return Err(ApiError::conflict(
             "already_installed",
@@ -603,7 +626,7 @@ pub async fn install(
             ),
         ));
     }
-    let outcome = state.control.install_package(admitted.package).await?;
+    let outcome = state.control.install_admitted(admitted.admitted).await?;
     state.control.refresh_status();
     Ok((StatusCode::CREATED, Json(outcome)).into_response())
 }
@@ -620,13 +643,16 @@ pub async fn update(
     let mut form = read_form(multipart).await?;
     let admitted = admit(&state, &mut form).await?;
     check_approval(&form, &admitted)?;
-    if admitted.package.manifest.name != v.installed.name {
+    if admitted.admitted.package.manifest.name != v.installed.name {
         return Err(ApiError::refused(format!(
             "this package is {}, not {}; nothing was changed",
-            admitted.package.manifest.name, v.installed.name
+            admitted.admitted.package.manifest.name, v.installed.name
         )));
     }
-    let outcome = state.control.update_package(admitted.package).await?;
+    let outcome = state
+        .control
+        .update_admitted(admitted.admitted, false)
+        .await?;
     state.control.refresh_status();
     Ok(done(outcome))
 }

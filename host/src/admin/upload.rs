@@ -1,16 +1,19 @@
 //! Packages uploaded to the admin API. Every upload, for inspection, an
 //! install or an update, goes through [`admit`]: the one place that reads
-//! the bytes, checks them as `rosey plugin validate` does, and works out what
-//! the plugin asks for and the approval digest that binds to it.
-
-use std::path::Path;
+//! the bytes, lets them in through the signature check and trust policy of
+//! this home's `rosey.yaml` ([`Fetched::admit`], as a file or a git or index
+//! install is), checks the package as `rosey plugin validate` does, and works
+//! out what the plugin asks for and the approval digest that binds to it.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::approval::Asked;
-use crate::package::{MAX_ARCHIVE_BYTES, MAX_WASM_BYTES, Package};
+use crate::home::RoseyHome;
+use crate::host_config::{Flags, Settings, process_env};
+use crate::package::{MAX_ARCHIVE_BYTES, MAX_WASM_BYTES};
+use crate::provenance::Origin;
 use crate::runtime::Runtime;
+use crate::source::{Admitted, Fetched};
 use crate::update::{Changes, permission_changes};
 use crate::validate::{self, Report};
 
@@ -23,11 +26,11 @@ pub const MAX_PACKAGE_BYTES: u64 = if MAX_ARCHIVE_BYTES > MAX_WASM_BYTES {
 /// The largest detached signature accepted.
 pub const MAX_SIGNATURE_BYTES: usize = 4096;
 
-/// An uploaded package, read and checked.
+/// An uploaded package, let in and checked.
 #[derive(Debug)]
-pub struct Admitted {
-    /// The package (when it could be read at all).
-    pub package: Package,
+pub struct Upload {
+    /// The package with its provenance (origin `upload`, sha256, signer).
+    pub admitted: Admitted,
     /// sha256 of the uploaded file.
     pub sha256: String,
     /// What it asks for.
@@ -36,8 +39,8 @@ pub struct Admitted {
     pub approval: String,
     /// Everything `rosey plugin validate` finds in it.
     pub report: Report,
-    /// The detached signature sent with it, if any.
-    pub signature: Option<String>,
+    /// Whether a signature came with it.
+    pub signed: bool,
 }
 
 /// Why an upload was refused before anything else could be said about it.
@@ -46,18 +49,18 @@ pub struct Admitted {
 pub struct Refused(pub String);
 
 /// Read and check an uploaded package file (`.roseyplug` or `.wasm`) and
-/// its optional detached signature (the text of a `.minisig` file).
+/// its optional detached signature (the text of a `.minisig` file), under
+/// the trust policy in `home`'s `rosey.yaml`.
 ///
 /// This is the one function an uploaded package goes through before the
 /// host acts on it; checks that apply to every upload belong here.
-/// Signatures are not verified yet: one sent is kept and reported as not
-/// verified.
 pub fn admit(
     runtime: &Runtime,
+    home: &RoseyHome,
     file_name: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     signature: Option<String>,
-) -> Result<Admitted, Refused> {
+) -> Result<Upload, Refused> {
     if bytes.len() as u64 > MAX_PACKAGE_BYTES {
         return Err(Refused(format!(
             "{file_name} is {} bytes, more than the {} MiB a package may be",
@@ -73,19 +76,32 @@ pub fn admit(
             signature.len()
         )));
     }
-    let sha256 = hex::encode(Sha256::digest(bytes));
-    let package =
-        Package::from_bytes(bytes, Path::new(file_name)).map_err(|e| Refused(e.to_string()))?;
-    let report = validate::validate_package(runtime, &package, file_name.to_owned());
-    let asked = Asked::of(&package.manifest);
+    let trust = Settings::load(&home.config_file(), &process_env, &Flags::default())
+        .map_err(|e| Refused(format!("{e}; {}", e.fix())))?
+        .trust();
+    let signed = signature.is_some();
+    let fetched = Fetched {
+        bytes,
+        signature,
+        origin: Origin::Upload {
+            filename: Some(file_name.to_owned()).filter(|n| !n.is_empty()),
+        },
+        expected: None,
+    };
+    let sha256 = fetched.sha256();
+    let admitted = fetched
+        .admit(&trust)
+        .map_err(|e| Refused(format!("{e:#}")))?;
+    let report = validate::validate_package(runtime, &admitted.package, file_name.to_owned());
+    let asked = Asked::of(&admitted.package.manifest);
     let approval = asked.approval(&sha256);
-    Ok(Admitted {
-        package,
+    Ok(Upload {
+        admitted,
         sha256,
         asked,
         approval,
         report,
-        signature,
+        signed,
     })
 }
 
@@ -125,13 +141,13 @@ pub struct InstalledNow {
 pub struct SignatureState {
     /// Whether one was sent.
     pub provided: bool,
-    /// Whether it was verified against a trusted key.
+    /// Whether it was verified against a key trusted in `rosey.yaml`.
     pub verified: bool,
     /// In words.
     pub note: String,
 }
 
-impl Admitted {
+impl Upload {
     /// The answer to an inspection, given what is installed under its name.
     pub fn inspection(
         &self,
@@ -142,7 +158,7 @@ impl Admitted {
             let old = plugin.manifest().ok()?;
             Some(InstalledNow {
                 version: plugin.version.to_string(),
-                changes: permission_changes(&old, &self.package.manifest),
+                changes: permission_changes(&old, &self.admitted.package.manifest),
             })
         });
         Inspection {
@@ -153,13 +169,25 @@ impl Admitted {
             installable: self.report.passed(),
             findings: self.report.findings.clone(),
             installed,
-            signature: SignatureState {
-                provided: self.signature.is_some(),
-                verified: false,
-                note: if self.signature.is_some() {
-                    "not verified: this host does not check signatures yet".into()
-                } else {
-                    "none sent".into()
+            signature: match (&self.admitted.provenance.signer, &self.admitted.warning) {
+                (Some(signer), _) => SignatureState {
+                    provided: true,
+                    verified: true,
+                    note: format!("signed by {signer}"),
+                },
+                (None, Some(warning)) => SignatureState {
+                    provided: self.signed,
+                    verified: false,
+                    note: warning.clone(),
+                },
+                (None, None) => SignatureState {
+                    provided: self.signed,
+                    verified: false,
+                    note: if self.signed {
+                        "not verified".into()
+                    } else {
+                        "none sent".into()
+                    },
                 },
             },
         }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::provenance::Origin;
 pub use crate::supervisor::Outcome;
 
 /// The longest request line the host reads.
@@ -26,11 +27,18 @@ pub enum Request {
     /// Is anyone there?
     Ping,
     /// Install the package at `path` (absolute), if it still has `sha256`.
+    /// The host checks `signature` against its own trusted keys and policy.
     Install {
         /// The `.roseyplug` or `.wasm` file.
         path: PathBuf,
         /// sha256 of the file as the operator was shown it.
         sha256: Option<String>,
+        /// The file's detached signature, if it has one.
+        #[serde(default)]
+        signature: Option<String>,
+        /// Where the file came from (absent: the file itself).
+        #[serde(default)]
+        origin: Option<Origin>,
     },
     /// Update a plugin from the package at `path`.
     Update {
@@ -38,6 +46,16 @@ pub enum Request {
         path: PathBuf,
         /// sha256 of the file as the operator was shown it.
         sha256: Option<String>,
+        /// The file's detached signature, if it has one.
+        #[serde(default)]
+        signature: Option<String>,
+        /// Where the file came from (absent: the file itself).
+        #[serde(default)]
+        origin: Option<Origin>,
+        /// Update even if plugins that depend on this one will not accept
+        /// the new version.
+        #[serde(default)]
+        force: bool,
     },
     /// Apply the update of `name` that waits for approval.
     Approve {
@@ -45,11 +63,17 @@ pub enum Request {
         name: String,
         /// sha256 of the pending component the operator was shown.
         digest: Option<String>,
+        /// As for `update`.
+        #[serde(default)]
+        force: bool,
     },
     /// Stop a plugin and delete it with its data.
     Remove {
         /// The plugin.
         name: String,
+        /// Remove it even if other plugins depend on it.
+        #[serde(default)]
+        force: bool,
     },
     /// Enable and start a plugin.
     Enable {
@@ -95,7 +119,7 @@ impl Request {
             Self::Install { path, .. } => format!("install {}", path.display()),
             Self::Update { path, .. } => format!("update {}", path.display()),
             Self::Approve { name, .. } => format!("approve {name}"),
-            Self::Remove { name } => format!("remove {name}"),
+            Self::Remove { name, .. } => format!("remove {name}"),
             Self::Enable { name } => format!("enable {name}"),
             Self::Disable { name } => format!("disable {name}"),
             Self::Migrate { name } => format!("migrate {name}"),

@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{MAX_REQUEST_BYTES, Reply, Request};
-use crate::supervisor::Control;
+use crate::supervisor::{Control, Delivery};
 
 /// How long a client has to send its request line.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -102,10 +102,39 @@ async fn dispatch(control: &Control, request: Request) -> Result<super::Outcome>
             message: "pong".into(),
             ..Default::default()
         }),
-        Request::Install { path, sha256 } => control.install(&path, sha256.as_deref()).await,
-        Request::Update { path, sha256 } => control.update(&path, sha256.as_deref()).await,
-        Request::Approve { name, digest } => control.approve(&name, digest.as_deref()).await,
-        Request::Remove { name } => control.remove(&name).await,
+        Request::Install {
+            path,
+            sha256,
+            signature,
+            origin,
+        } => {
+            let delivery = Delivery {
+                sha256,
+                signature,
+                origin,
+            };
+            control.install(&path, delivery).await
+        }
+        Request::Update {
+            path,
+            sha256,
+            signature,
+            origin,
+            force,
+        } => {
+            let delivery = Delivery {
+                sha256,
+                signature,
+                origin,
+            };
+            control.update(&path, delivery, force).await
+        }
+        Request::Approve {
+            name,
+            digest,
+            force,
+        } => control.approve(&name, digest.as_deref(), force).await,
+        Request::Remove { name, force } => control.remove(&name, force).await,
         Request::Enable { name } => control.enable(&name).await,
         Request::Disable { name } => control.disable(&name).await,
         Request::Migrate { name } => control.migrate(&name).await,

@@ -97,7 +97,7 @@ impl Suite {
             let package = Arc::clone(&self.package);
             let home = home.clone();
             tokio::task::spawn_blocking(move || {
-                crate::install::install(&home, &runtime, &package).map(|_| ())
+                crate::install::install(&home, &runtime, &package, None).map(|_| ())
             })
             .await
             .context("the install task failed")?

@@ -30,7 +30,7 @@ use crate::registry::{InstalledPlugin, Registry};
 use crate::runtime::engine::EpochTicker;
 use crate::runtime::state::PluginContext;
 use crate::runtime::{RoseyEngine, Runtime};
-pub use ops::{Control, Outcome};
+pub use ops::{Control, Delivery, Outcome};
 use policy::SupervisionPolicy;
 use router::CommandTable;
 use runner::{Event, MAILBOX_CAPACITY, Runner};

@@ -17,11 +17,14 @@ use super::{PluginHandle, Shared, halt, launch, reschedule, subscribe};
 use crate::backup;
 use crate::capabilities::Grants;
 use crate::capabilities::http::HttpPolicy;
+use crate::host_config::{Flags, Settings, process_env};
 use crate::install;
 use crate::migrations;
 use crate::package::{Package, PluginName};
 use crate::plugin_config;
+use crate::provenance::{Origin, Provenance};
 use crate::registry::Registry;
+use crate::source::{Admitted, Fetched};
 use crate::update::{self, Changes};
 
 /// What an operation did, for the operator.
@@ -55,13 +58,26 @@ pub struct Control {
     pub(super) shared: Arc<Shared>,
 }
 
+/// A package file the CLI hands the host, and what it says of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivery {
+    /// sha256 of the file as the operator was shown it.
+    pub sha256: Option<String>,
+    /// Its detached signature, if it has one.
+    pub signature: Option<String>,
+    /// Where it came from (`None`: the file itself).
+    pub origin: Option<Origin>,
+}
+
 /// Read a package file the operator named, checking that it is the one they
-/// were shown (`sha256` of the file, if given).
-fn read_package(path: &Path, sha256: Option<&str>) -> Result<Package> {
+/// were shown, then let it in through the signature check and the trust
+/// policy of this home's `rosey.yaml` (read now, so a change applies at
+/// once).
+fn admit_file(home: &crate::home::RoseyHome, path: &Path, delivery: Delivery) -> Result<Admitted> {
     let bytes = Package::read_capped(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(expected) = sha256 {
+    if let Some(expected) = &delivery.sha256 {
         let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != expected {
+        if &actual != expected {
             bail!(
                 "{} changed after it was shown to you (sha256 {actual}, expected {expected}); \
                  nothing was changed, run the command again",
@@ -69,7 +85,27 @@ fn read_package(path: &Path, sha256: Option<&str>) -> Result<Package> {
             );
         }
     }
-    Package::from_bytes(&bytes, path).map_err(|e| anyhow::anyhow!("{e}"))
+    let trust = Settings::load(&home.config_file(), &process_env, &Flags::default())
+        .map_err(|e| anyhow::anyhow!("{e}; {}", e.fix()))?
+        .trust();
+    let origin = delivery.origin.unwrap_or_else(|| Origin::File {
+        path: path.to_string_lossy().into_owned(),
+    });
+    Fetched {
+        bytes,
+        signature: delivery.signature,
+        origin,
+        expected: None,
+    }
+    .admit(&trust)
+}
+
+/// `message`, with the trust warning after it.
+fn with_warning(message: String, warning: Option<&String>) -> String {
+    match warning {
+        Some(warning) => format!("{message}\nwarning: {warning}"),
+        None => message,
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -115,31 +151,52 @@ impl Control {
     }
 
     /// Install the package at `path` and start it.
-    pub async fn install(&self, path: &Path, sha256: Option<&str>) -> Result<Outcome> {
+    pub async fn install(&self, path: &Path, delivery: Delivery) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
-        let package = read_package(path, sha256)?;
-        self.install_now(package).await
+        let home = self.shared.config.home.clone();
+        let admitted = admit_file(&home, path, delivery)?;
+        self.install_now(admitted).await
     }
 
-    /// Install `package` (already read and checked by the caller, such as
-    /// the admin API's upload) and start it.
-    pub async fn install_package(&self, package: Package) -> Result<Outcome> {
+    /// Install a package that came in through [`Fetched::admit`] (such as an
+    /// upload to the admin API) and start it.
+    pub async fn install_admitted(&self, admitted: Admitted) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
-        self.install_now(package).await
+        self.install_now(admitted).await
     }
 
-    async fn install_now(&self, package: Package) -> Result<Outcome> {
+    /// Install `admitted`; the caller holds the operations lock.
+    async fn install_now(&self, admitted: Admitted) -> Result<Outcome> {
         let home = self.shared.config.home.clone();
         let runtime = self.shared.runtime.clone();
-        let report = blocking(move || install::install(&home, &runtime, &package)).await?;
+        let warning = admitted.warning.clone();
+        let report = blocking(move || {
+            install::install(
+                &home,
+                &runtime,
+                &admitted.package,
+                Some(&admitted.provenance),
+            )
+        })
+        .await?;
         let name = report.plugin.name.clone();
         let version = report.plugin.version.to_string();
+        let signed = match report
+            .plugin
+            .provenance
+            .as_ref()
+            .and_then(|p| p.signer.as_ref())
+        {
+            Some(signer) => format!(", signed by {signer}"),
+            None => String::new(),
+        };
         launch(&self.shared, report.plugin, Arc::new(LiveState::new())).await;
         let (state, error) = self.settled(&name).await;
         let message = match &error {
-            None => format!("Installed {name} {version}; it is {state}"),
-            Some(why) => format!("Installed {name} {version}, but it is {state}: {why}"),
+            None => format!("Installed {name} {version}{signed}; it is {state}"),
+            Some(why) => format!("Installed {name} {version}{signed}, but it is {state}: {why}"),
         };
+        let message = with_warning(message, warning.as_ref());
         Ok(Outcome {
             message,
             plugin: Some(name.to_string()),
@@ -152,25 +209,45 @@ impl Control {
 
     /// Update a plugin from the package at `path`. An update that widens the
     /// plugin's powers is kept pending for `approve` instead.
-    pub async fn update(&self, path: &Path, sha256: Option<&str>) -> Result<Outcome> {
+    pub async fn update(&self, path: &Path, delivery: Delivery, force: bool) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
-        let package = read_package(path, sha256)?;
-        self.apply_update(package, false).await
+        let admitted = admit_file(&self.shared.config.home, path, delivery)?;
+        let warning = admitted.warning.clone();
+        let mut outcome = self
+            .apply_update(admitted.package, Some(admitted.provenance), false, force)
+            .await?;
+        outcome.message = with_warning(outcome.message, warning.as_ref());
+        Ok(outcome)
     }
 
-    /// Update a plugin from `package` (already read by the caller); as
+    /// Update a plugin from a package that came in through
+    /// [`Fetched::admit`] (such as an upload to the admin API); as
     /// [`Control::update`].
-    pub async fn update_package(&self, package: Package) -> Result<Outcome> {
+    pub async fn update_admitted(&self, admitted: Admitted, force: bool) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
-        self.apply_update(package, false).await
+        let warning = admitted.warning.clone();
+        let mut outcome = self
+            .apply_update(admitted.package, Some(admitted.provenance), false, force)
+            .await?;
+        outcome.message = with_warning(outcome.message, warning.as_ref());
+        Ok(outcome)
+    }
+
+    /// Update a plugin from a package this process built itself (`rosey
+    /// dev`): no signature to check and no provenance to record. Not
+    /// reachable through the control channel.
+    pub async fn update_own_build(&self, path: &Path) -> Result<Outcome> {
+        let _op = self.shared.ops.lock().await;
+        let package = Package::read_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.apply_update(package, None, false, false).await
     }
 
     /// Apply the update of `name` that waits for approval. `digest`, if
     /// given, must be the component the operator was shown.
-    pub async fn approve(&self, name: &str, digest: Option<&str>) -> Result<Outcome> {
+    pub async fn approve(&self, name: &str, digest: Option<&str>, force: bool) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
         let (name, _) = self.handle(name)?;
-        let package = update::load_pending(&self.shared.config.home, &name)?
+        let (package, provenance) = update::load_pending(&self.shared.config.home, &name)?
             .with_context(|| format!("no update of \"{name}\" waits for approval"))?;
         if let Some(expected) = digest
             && package.digest() != expected
@@ -180,17 +257,24 @@ impl Control {
                  nothing was changed, run `rosey plugin approve {name}` again"
             );
         }
-        self.apply_update(package, true).await
+        self.apply_update(package, provenance, true, force).await
     }
 
-    async fn apply_update(&self, package: Package, approved: bool) -> Result<Outcome> {
+    async fn apply_update(
+        &self,
+        package: Package,
+        provenance: Option<Provenance>,
+        approved: bool,
+        force: bool,
+    ) -> Result<Outcome> {
         let shared = &self.shared;
         let home = shared.config.home.clone();
         let name = package.manifest.name.clone();
         let staged = {
             let home = home.clone();
             let runtime = shared.runtime.clone();
-            blocking(move || update::stage(&home, &runtime, &package)).await?
+            blocking(move || update::stage(&home, &runtime, &package, provenance.as_ref(), force))
+                .await?
         };
         let from = staged.old.version.to_string();
         let to = staged.package.manifest.version.to_string();
@@ -291,15 +375,19 @@ impl Control {
         Ok(updated(message, &name, to, state, migrations, changes))
     }
 
-    /// Stop `name` and delete it with all its data.
-    pub async fn remove(&self, name: &str) -> Result<Outcome> {
+    /// Stop `name` and delete it with all its data; unless `force`,
+    /// refused (with the plugin left running) while others depend on it.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
         let (name, handle) = self.handle(name)?;
+        if !force {
+            install::check_removal(&self.shared.config.home, &name)?;
+        }
         handle.live.set(Lifecycle::Removing, None);
         halt(&self.shared, &name, Lifecycle::Removing).await;
         let home = self.shared.config.home.clone();
         let doomed = name.clone();
-        let removed = blocking(move || install::remove(&home, &doomed)).await;
+        let removed = blocking(move || install::remove(&home, &doomed, true)).await;
         update::drop_pending(&self.shared.config.home, &name);
         if let Err(e) = removed {
             handle.live.set(

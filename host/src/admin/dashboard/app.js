@@ -269,8 +269,8 @@ function pluginView(view, name) {
         h("section.card", { "aria-labelledby": "prov" }, h("h3", { id: "prov", text: "Provenance" }),
           h("dl.kv", {}, h("dt", { text: "sha256 of plugin.wasm" }), h("dd", {}, h("code", { text: p.provenance.digest })),
             h("dt", { text: "Installed" }), h("dd", { text: when(p.provenance.installed_at) }),
-            Object.entries(p.provenance).filter(([k]) => k !== "digest" && k !== "installed_at")
-              .map(([k, v]) => [h("dt", { text: k }), h("dd", { text: typeof v === "object" ? JSON.stringify(v) : String(v) })]))),
+            [["source", "From"], ["file_sha256", "sha256 of the file installed"], ["signer", "Signed by"]]
+              .map(([k, label]) => [h("dt", { text: label }), h("dd", { text: p.provenance[k] || (k === "signer" ? "not signed" : "not recorded") })]))),
         p.has_config ? configSection(p.name) : null,
         logSection(p.name),
         h("section.card", { "aria-labelledby": "hist" }, h("h3", { id: "hist", text: "History" }),
