@@ -226,3 +226,19 @@ pub fn write_example(
     std::fs::write(path, &bytes).unwrap();
     bytes
 }
+
+/// A home in `work` with echo installed (offline), and the quote-bot
+/// archive written beside it: (home, quote-bot archive, its bytes).
+pub fn home_with_echo(work: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
+    let home = work.join("home");
+    let echo = work.join("echo.roseyplug");
+    write_example("example-plugins/echo", "echo", &echo, |m| m);
+    let quotes = work.join("quote-bot.roseyplug");
+    let bytes = write_example("example-plugins/quote-bot", "quote-bot", &quotes, |m| m);
+    rosey_ok(
+        &home,
+        None,
+        &["plugin", "install", echo.to_str().unwrap(), "--yes"],
+    );
+    (home, quotes, bytes)
+}

@@ -8,27 +8,16 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use rosey_tests::http_client::{Api, Part};
-use rosey_tests::{BotCore, ManagedNats, StopOnDrop, rosey_ok, start_with_admin, write_example};
-
-fn same(text: String) -> String {
-    text
-}
+use rosey_tests::{
+    BotCore, ManagedNats, StopOnDrop, home_with_echo, rosey_ok, start_with_admin, write_example,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_api_does_what_the_cli_does_on_a_running_host() {
     let nats = ManagedNats::start(None).await.unwrap();
     let url = nats.url();
     let work = tempfile::tempdir().unwrap();
-    let home = work.path().join("home");
-    let echo = work.path().join("echo.roseyplug");
-    write_example("example-plugins/echo", "echo", &echo, same);
-    let quotes = work.path().join("quote-bot.roseyplug");
-    let quote_bytes = write_example("example-plugins/quote-bot", "quote-bot", &quotes, same);
-    rosey_ok(
-        &home,
-        None,
-        &["plugin", "install", echo.to_str().unwrap(), "--yes"],
-    );
+    let (home, _, quote_bytes) = home_with_echo(work.path());
 
     let (base, token) = start_with_admin(&home, &url);
     let _stop = StopOnDrop(&home);
@@ -312,14 +301,7 @@ async fn only_the_token_holder_gets_in_and_the_dashboard_is_protected() {
     let nats = ManagedNats::start(None).await.unwrap();
     let url = nats.url();
     let work = tempfile::tempdir().unwrap();
-    let home = work.path().join("home");
-    let echo = work.path().join("echo.roseyplug");
-    write_example("example-plugins/echo", "echo", &echo, same);
-    rosey_ok(
-        &home,
-        None,
-        &["plugin", "install", echo.to_str().unwrap(), "--yes"],
-    );
+    let (home, _, _) = home_with_echo(work.path());
     let (base, token) = start_with_admin(&home, &url);
     let _stop = StopOnDrop(&home);
     let anonymous = Api::new(&base);

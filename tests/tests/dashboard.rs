@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use rosey_tests::{BotCore, ManagedNats, StopOnDrop, rosey_ok, start_with_admin, write_example};
+use rosey_tests::{BotCore, ManagedNats, StopOnDrop, home_with_echo, rosey_ok, start_with_admin};
 
 /// chromedriver, ended with the test.
 struct Driver(Child);
@@ -123,20 +123,11 @@ async fn an_operator_installs_runs_and_disables_a_plugin_from_the_dashboard() {
     let nats = ManagedNats::start(None).await.unwrap();
     let url = nats.url();
     let work = tempfile::tempdir().unwrap();
-    let home = work.path().join("home");
+    let (home, quotes, _) = home_with_echo(work.path());
     let shots = std::env::var_os("ROSEY_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots"));
     std::fs::create_dir_all(&shots).unwrap();
-    let echo = work.path().join("echo.roseyplug");
-    write_example("example-plugins/echo", "echo", &echo, |m| m);
-    let quotes = work.path().join("quote-bot.roseyplug");
-    write_example("example-plugins/quote-bot", "quote-bot", &quotes, |m| m);
-    rosey_ok(
-        &home,
-        None,
-        &["plugin", "install", echo.to_str().unwrap(), "--yes"],
-    );
     let (base, token) = start_with_admin(&home, &url);
     let _stop = StopOnDrop(&home);
     let mut bot = BotCore::connect(&url).await;

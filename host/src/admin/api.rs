@@ -384,16 +384,25 @@ fn done(outcome: Outcome) -> Json<Outcome> {
     Json(outcome)
 }
 
+/// Run `op` on the installed plugin `name` and answer with its outcome.
+async fn operate<F, Fut>(state: &AppState, name: &str, op: F) -> ApiResult<Json<Outcome>>
+where
+    F: FnOnce(crate::supervisor::Control, String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Outcome>>,
+{
+    let v = view(state, name)?;
+    let outcome = op(state.control.clone(), v.installed.name.to_string()).await?;
+    state.control.refresh_status();
+    Ok(done(outcome))
+}
+
 /// `POST /api/plugins/{name}/enable`.
 pub async fn enable(
     State(state): State<AppState>,
     _caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Outcome>> {
-    let v = view(&state, &name)?;
-    let outcome = state.control.enable(v.installed.name.as_str()).await?;
-    state.control.refresh_status();
-    Ok(done(outcome))
+    operate(&state, &name, |c, n| async move { c.enable(&n).await }).await
 }
 
 /// `POST /api/plugins/{name}/disable`.
@@ -402,25 +411,22 @@ pub async fn disable(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Outcome>> {
-    let v = view(&state, &name)?;
-    let outcome = state.control.disable(v.installed.name.as_str()).await?;
-    state.control.refresh_status();
-    Ok(done(outcome))
+    operate(&state, &name, |c, n| async move { c.disable(&n).await }).await
 }
 
-/// `DELETE /api/plugins/{name}`: remove it with all its data.
+/// `DELETE /api/plugins/{name}`: remove it with all its data (refused
+/// while other plugins depend on it).
 pub async fn remove(
     State(state): State<AppState>,
     _caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Outcome>> {
-    let v = view(&state, &name)?;
-    let outcome = state
-        .control
-        .remove(v.installed.name.as_str(), false)
-        .await?;
-    state.control.refresh_status();
-    Ok(done(outcome))
+    operate(
+        &state,
+        &name,
+        |c, n| async move { c.remove(&n, false).await },
+    )
+    .await
 }
 
 /// `POST /api/plugins/{name}/approve`: apply the update that waits.

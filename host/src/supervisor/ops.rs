@@ -212,12 +212,7 @@ impl Control {
     pub async fn update(&self, path: &Path, delivery: Delivery, force: bool) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
         let admitted = admit_file(&self.shared.config.home, path, delivery)?;
-        let warning = admitted.warning.clone();
-        let mut outcome = self
-            .apply_update(admitted.package, Some(admitted.provenance), false, force)
-            .await?;
-        outcome.message = with_warning(outcome.message, warning.as_ref());
-        Ok(outcome)
+        self.update_now(admitted, force).await
     }
 
     /// Update a plugin from a package that came in through
@@ -225,6 +220,11 @@ impl Control {
     /// [`Control::update`].
     pub async fn update_admitted(&self, admitted: Admitted, force: bool) -> Result<Outcome> {
         let _op = self.shared.ops.lock().await;
+        self.update_now(admitted, force).await
+    }
+
+    /// Update from `admitted`; the caller holds the operations lock.
+    async fn update_now(&self, admitted: Admitted, force: bool) -> Result<Outcome> {
         let warning = admitted.warning.clone();
         let mut outcome = self
             .apply_update(admitted.package, Some(admitted.provenance), false, force)
