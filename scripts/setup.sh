@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and running Rosey needs, if it is missing
-# (with --tests, also what only the test suite needs):
+# (with --tests, also what only the test suite needs: minisign, git,
+# Chromium and chromedriver):
 # the wasm32-wasip2 Rust target (for plugins), nats-server (for the host),
-# Chromium and chromedriver (for the dashboard's browser test),
 # componentize-py (for Python plugins, in a venv under ROSEY_TOOLS_DIR) and
 # Node.js with npm (for JavaScript plugins; each project's `npm install`
 # brings componentize-js). Safe to run again: it only installs what is absent.
@@ -48,7 +48,9 @@ fi
 
 # Only the test suite needs these: minisign, to prove that Rosey's
 # signatures and minisign's verify each other; git, for installs from
-# repositories (usually present already).
+# repositories (usually present already); Chromium and chromedriver, for
+# the dashboard's browser test (tests/tests/dashboard.rs drives a headless
+# Chromium over WebDriver; Debian's packages, about 100 MB, once).
 if [ "${1:-}" = "--tests" ]; then
     for tool in minisign git; do
         if ! command -v "$tool" >/dev/null 2>&1; then
@@ -59,6 +61,14 @@ if [ "${1:-}" = "--tests" ]; then
             }
         fi
     done
+    if ! command -v chromedriver >/dev/null 2>&1 \
+        || ! { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then
+        say "installing chromium and chromium-driver (for the dashboard's browser test)"
+        apt_install chromium chromium-driver || {
+            echo "error: install Chromium and its chromedriver (Debian: apt-get install chromium chromium-driver)" >&2
+            exit 1
+        }
+    fi
 fi
 
 # componentize-py, pinned (keep in step with COMPONENTIZE_PY_VERSION in
@@ -98,17 +108,6 @@ if [ -z "$node_major" ] || [ "$node_major" -lt 18 ] || ! command -v npm >/dev/nu
     say "installing Node.js and npm (for JavaScript plugins)"
     if ! apt_install nodejs npm; then
         echo "error: install Node.js 18 or newer with npm (https://nodejs.org)" >&2
-        exit 1
-    fi
-fi
-
-# Chromium and chromedriver, for the dashboard's end-to-end test
-# (tests/tests/dashboard.rs drives a headless Chromium over WebDriver).
-# Debian's packages; about 100 MB, once.
-if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then
-    say "installing chromium and chromium-driver (for the dashboard's browser test)"
-    if ! apt_install chromium chromium-driver; then
-        echo "error: install Chromium and its chromedriver (Debian: apt-get install chromium chromium-driver)" >&2
         exit 1
     fi
 fi
