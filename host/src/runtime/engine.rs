@@ -40,7 +40,14 @@ impl RoseyEngine {
     /// the pooling allocator (falling back to on-demand allocation if this
     /// machine cannot reserve the pool's address space).
     pub fn new() -> Result<Self> {
-        match Engine::new(&Self::config(true)) {
+        Self::with_capacity(MAX_INSTANCES)
+    }
+
+    /// [`new`](Self::new) with room in the pool for `instances` live plugin
+    /// instances instead of [`MAX_INSTANCES`] (the benchmarks keep 1,000
+    /// idle plugins; each slot reserves address space, not memory).
+    pub fn with_capacity(instances: u32) -> Result<Self> {
+        match Engine::new(&Self::config(Some(instances.max(1)))) {
             Ok(engine) => Ok(Self {
                 engine,
                 pooling: true,
@@ -49,7 +56,7 @@ impl RoseyEngine {
                 tracing::warn!(
                     "pooling allocator unavailable ({err:#}); using on-demand allocation"
                 );
-                let engine = Engine::new(&Self::config(false))
+                let engine = Engine::new(&Self::config(None))
                     .map_err(anyhow::Error::from)
                     .context("could not create the wasmtime engine")?;
                 Ok(Self {
@@ -60,7 +67,7 @@ impl RoseyEngine {
         }
     }
 
-    fn config(pooling: bool) -> Config {
+    fn config(pool_instances: Option<u32>) -> Config {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
@@ -69,17 +76,17 @@ impl RoseyEngine {
         // Compiled code lives in the host's own cache; nothing shared with
         // other processes, no debug info needed at run time.
         config.parallel_compilation(true);
-        if pooling {
+        if let Some(instances) = pool_instances {
             let mut pool = PoolingAllocationConfig::default();
-            pool.total_component_instances(MAX_INSTANCES);
+            pool.total_component_instances(instances);
             // componentize-py components have ~14 core instances.
             pool.max_core_instances_per_component(32);
-            pool.total_core_instances(MAX_INSTANCES * 8);
+            pool.total_core_instances(instances.saturating_mul(8));
             pool.max_memories_per_component(8);
-            pool.total_memories(MAX_INSTANCES * 2);
+            pool.total_memories(instances.saturating_mul(2));
             pool.max_tables_per_component(8);
-            pool.total_tables(MAX_INSTANCES * 4);
-            pool.total_stacks(MAX_INSTANCES);
+            pool.total_tables(instances.saturating_mul(4));
+            pool.total_stacks(instances);
             pool.max_memory_size(MAX_MEMORY_PER_PLUGIN as usize);
             pool.table_elements(100_000);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

@@ -203,92 +203,107 @@ impl Runner {
 
     /// Serve events until the mailbox closes or a shutdown arrives.
     pub async fn run(mut self, mut mailbox: mpsc::Receiver<Event>) {
-        // Start eagerly so `init` runs (and its failures show) at start-up.
+        self.start().await;
+        while let Some(event) = mailbox.recv().await {
+            if !self.handle(event).await {
+                return;
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Make the first instance (and run `init`) now, so its failures show
+    /// at start-up rather than with the first event.
+    pub async fn start(&mut self) {
         if let Err(e) = self.ensure_instance().await {
             self.ctx.log.error(&format!("could not start: {e}"));
             self.note_failure("init", &e);
         }
-        while let Some(event) = mailbox.recv().await {
-            match event {
-                // A quarantined plugin's messages and ticks are dropped
-                // (counted), not logged one by one.
-                Event::Message(_) | Event::Schedule(_) if self.quarantined.is_some() => {
-                    self.ctx.stats.bump_dropped();
-                }
-                Event::Message(message) => {
-                    self.ctx.stats.bump_message();
-                    match self.on_message(message).await {
-                        Ok(()) => self.crashes.succeeded(),
-                        Err(failure) => self.report(&failure, "on-message"),
-                    }
-                }
-                Event::Command(command, reply) => {
-                    self.ctx.stats.bump_command();
-                    let name = command.name.clone();
-                    let result = self.on_command(command).await;
-                    match &result {
-                        Ok(_) => self.crashes.succeeded(),
-                        Err(failure) => self.report(failure, &format!("command `{name}`")),
-                    }
-                    if let Some(bus) = self.bus.clone() {
-                        send_reply(bus, self.ctx.name.to_string(), reply, result).await;
-                    }
-                }
-                Event::Schedule(name) => {
-                    self.ctx.stats.bump_schedule();
-                    match self.on_schedule(&name).await {
-                        Ok(()) => self.crashes.succeeded(),
-                        Err(failure) => self.report(&failure, &format!("schedule `{name}`")),
-                    }
-                }
-                Event::Shutdown(done) => {
-                    self.shutdown().await;
-                    let _ = done.send(());
-                    return;
-                }
-                Event::Update(upgrade, done) => {
-                    let before = self.live.state();
-                    self.live.set(Lifecycle::Updating, None);
-                    let result = self.upgrade(*upgrade).await;
-                    if let Err(reason) = &result {
-                        self.ctx.log.error(&format!(
-                            "update refused, this version keeps serving: {reason}"
-                        ));
-                        self.live.set(before, self.quarantined.clone());
-                    }
-                    let _ = done.send(result);
-                }
-                Event::Barrier(done) => {
-                    let _ = done.send(());
-                }
-                Event::Configure(change, done) => {
-                    let Reconfigure { config, keys } = *change;
-                    let old = self.ctx.replace_config(config);
-                    let result = self.on_config_changed(keys.clone()).await;
-                    let answer = match result {
-                        Ok(()) => {
-                            self.crashes.succeeded();
-                            self.ctx
-                                .log
-                                .info(&format!("configuration changed: {}", keys.join(", ")));
-                            Ok(())
-                        }
-                        Err(failure) => {
-                            self.ctx.replace_config(old);
-                            self.report(&failure, "on-config-changed");
-                            Err(match failure {
-                                Failure::Guest(why) => format!("the plugin refused it: {why}"),
-                                Failure::Crashed(why) | Failure::Unavailable(why) => {
-                                    format!("the plugin failed on it: {why}")
-                                }
-                            })
-                        }
-                    };
-                    let _ = done.send(answer);
+    }
+
+    /// Handle one event: the guest call under the plugin's limits (fuel
+    /// refilled, epoch and wall-clock deadlines set), its accounting, and
+    /// any reply. Returns false once the plugin has shut down.
+    pub async fn handle(&mut self, event: Event) -> bool {
+        match event {
+            // A quarantined plugin's messages and ticks are dropped
+            // (counted), not logged one by one.
+            Event::Message(_) | Event::Schedule(_) if self.quarantined.is_some() => {
+                self.ctx.stats.bump_dropped();
+            }
+            Event::Message(message) => {
+                self.ctx.stats.bump_message();
+                match self.on_message(message).await {
+                    Ok(()) => self.crashes.succeeded(),
+                    Err(failure) => self.report(&failure, "on-message"),
                 }
             }
+            Event::Command(command, reply) => {
+                self.ctx.stats.bump_command();
+                let name = command.name.clone();
+                let result = self.on_command(command).await;
+                match &result {
+                    Ok(_) => self.crashes.succeeded(),
+                    Err(failure) => self.report(failure, &format!("command `{name}`")),
+                }
+                if let Some(bus) = self.bus.clone() {
+                    send_reply(bus, self.ctx.name.to_string(), reply, result).await;
+                }
+            }
+            Event::Schedule(name) => {
+                self.ctx.stats.bump_schedule();
+                match self.on_schedule(&name).await {
+                    Ok(()) => self.crashes.succeeded(),
+                    Err(failure) => self.report(&failure, &format!("schedule `{name}`")),
+                }
+            }
+            Event::Shutdown(done) => {
+                self.shutdown().await;
+                let _ = done.send(());
+                return false;
+            }
+            Event::Update(upgrade, done) => {
+                let before = self.live.state();
+                self.live.set(Lifecycle::Updating, None);
+                let result = self.upgrade(*upgrade).await;
+                if let Err(reason) = &result {
+                    self.ctx.log.error(&format!(
+                        "update refused, this version keeps serving: {reason}"
+                    ));
+                    self.live.set(before, self.quarantined.clone());
+                }
+                let _ = done.send(result);
+            }
+            Event::Barrier(done) => {
+                let _ = done.send(());
+            }
+            Event::Configure(change, done) => {
+                let Reconfigure { config, keys } = *change;
+                let old = self.ctx.replace_config(config);
+                let result = self.on_config_changed(keys.clone()).await;
+                let answer = match result {
+                    Ok(()) => {
+                        self.crashes.succeeded();
+                        self.ctx
+                            .log
+                            .info(&format!("configuration changed: {}", keys.join(", ")));
+                        Ok(())
+                    }
+                    Err(failure) => {
+                        self.ctx.replace_config(old);
+                        self.report(&failure, "on-config-changed");
+                        Err(match failure {
+                            Failure::Guest(why) => format!("the plugin refused it: {why}"),
+                            Failure::Crashed(why) | Failure::Unavailable(why) => {
+                                format!("the plugin failed on it: {why}")
+                            }
+                        })
+                    }
+                };
+                let _ = done.send(answer);
+            }
         }
-        self.shutdown().await;
+        true
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), Failure> {
