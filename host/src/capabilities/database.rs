@@ -7,6 +7,11 @@
 //! `SQLITE_LIMIT_ATTACHED = 0`, DEFENSIVE on and TRUSTED_SCHEMA off, is
 //! interrupted by a progress handler when the plugin's call deadline passes,
 //! and cannot grow the file past the plugin's storage quota.
+//!
+//! Statements are prepared once and kept in the connection's cache. The
+//! plugin's statements are cached under a tagged key ([`plugin_statement`]),
+//! so text the plugin sends never finds a statement the host prepared with
+//! its own privileges, and the host never finds one the plugin prepared.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
-use rusqlite::{Connection, OpenFlags, config::DbConfig};
+use rusqlite::{CachedStatement, Connection, OpenFlags, config::DbConfig};
 use sha2::{Digest, Sha256};
 
 use crate::package::Migration;
@@ -55,6 +60,49 @@ const ALLOWED_VTABLE_MODULES: &[&str] = &["fts4", "fts5", "rtree"];
 
 /// How often (in SQLite VM steps) the progress handler checks the deadline.
 const PROGRESS_STEPS: i32 = 1000;
+
+/// How many prepared statements (the host's and the plugin's together) the
+/// connection keeps. rusqlite's default of 16 is evicted by a plugin with a
+/// handful of queries of its own.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// The prefix of a plugin statement's cache key. An SQL comment, so SQLite
+/// compiles the statement unchanged; the host's own SQL never starts with it,
+/// so no text a plugin sends can name a host statement in the cache.
+const PLUGIN_STATEMENT_TAG: &str = "/* plugin */ ";
+
+/// Prepare (or take from the cache) a statement the plugin sent, on a
+/// connection from [`PluginDb::plugin`] (or a transaction on it), so the
+/// authorizer holds the plugin to its rules when SQLite compiles, or
+/// recompiles after a schema change, the statement.
+pub(crate) fn plugin_statement<'conn>(
+    conn: &'conn Connection,
+    sql: &str,
+) -> rusqlite::Result<CachedStatement<'conn>> {
+    let mut key = String::with_capacity(PLUGIN_STATEMENT_TAG.len() + sql.len());
+    key.push_str(PLUGIN_STATEMENT_TAG);
+    key.push_str(sql);
+    conn.prepare_cached(&key)
+}
+
+/// Take the cache tag back out of an error about a plugin statement, so the
+/// plugin sees its own SQL and offsets into it.
+pub(crate) fn untag_error(err: rusqlite::Error) -> rusqlite::Error {
+    match err {
+        rusqlite::Error::SqlInputError {
+            error,
+            msg,
+            sql,
+            offset,
+        } if sql.starts_with(PLUGIN_STATEMENT_TAG) => rusqlite::Error::SqlInputError {
+            error,
+            msg,
+            sql: sql[PLUGIN_STATEMENT_TAG.len()..].to_string(),
+            offset: (offset - PLUGIN_STATEMENT_TAG.len() as i32).max(0),
+        },
+        other => other,
+    }
+}
 
 /// A plugin's hardened database connection.
 pub struct PluginDb {
@@ -115,6 +163,7 @@ impl PluginDb {
             }
         }))?;
         conn.progress_handler(PROGRESS_STEPS, Some(move || deadline.expired()))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Self {
             conn,
             host_mode,
@@ -391,14 +440,54 @@ mod tests {
             .as_host(|c| c.prepare_cached(host_sql)?.query_row([], |r| r.get(0)))
             .unwrap();
         assert_eq!(n, 0);
-        // The plugin path prepares afresh, so the authorizer sees it.
-        let err = db
-            .plugin()
-            .prepare(host_sql)
+        // The plugin's statements are cached under keys of their own, so the
+        // same text is compiled afresh, and the authorizer sees it.
+        let conn = db.plugin();
+        let err = plugin_statement(conn, host_sql)
             .map(|_| ())
             .unwrap_err()
             .to_string();
         assert!(err.contains("not authorized"), "{err}");
+    }
+
+    #[test]
+    fn plugin_statements_are_cached_and_errors_name_their_own_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = open(&dir);
+        let conn = db.plugin();
+        conn.execute_batch("CREATE TABLE notes (body TEXT)")
+            .unwrap();
+        let insert = "INSERT INTO notes (body) VALUES (?1)";
+        for body in ["one", "two"] {
+            plugin_statement(conn, insert)
+                .unwrap()
+                .execute([body])
+                .unwrap();
+        }
+        let count = "SELECT count(*) FROM notes";
+        let n: i64 = plugin_statement(conn, count)
+            .unwrap()
+            .query_row([], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+        // A schema change under a cached statement: SQLite recompiles it.
+        conn.execute_batch("DROP TABLE notes; CREATE TABLE notes (body TEXT)")
+            .unwrap();
+        let n: i64 = plugin_statement(conn, count)
+            .unwrap()
+            .query_row([], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        // Errors name the plugin's own SQL, not the cache key.
+        let err = untag_error(plugin_statement(conn, "SELEC 1").map(|_| ()).unwrap_err());
+        let text = err.to_string();
+        assert!(!text.contains("/* plugin */"), "{text}");
+        match &err {
+            rusqlite::Error::SqlInputError { sql, offset, .. } => {
+                assert_eq!((sql.as_str(), *offset), ("SELEC 1", 0));
+            }
+            other => panic!("expected an SQL input error, got {other:?}"),
+        }
     }
 
     #[test]

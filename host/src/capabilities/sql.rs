@@ -5,15 +5,16 @@
 //! per-call deadline (SQLite's progress handler stands in for the epoch,
 //! which does not fire inside host calls).
 //!
-//! Plugin statements are never taken from (or put in) the connection's
-//! prepared-statement cache: the host's own kv statements live there,
-//! authorized with the host's privileges, and a plugin sending the same text
-//! must not get them back.
+//! Statements are prepared once and kept in the connection's cache, under
+//! keys of the plugin's own ([`plugin_statement`]): the host's kv statements
+//! live in the same cache, authorized with the host's privileges, and a
+//! plugin sending the same text must not get them back.
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{ErrorCode, params_from_iter};
 
 use super::HostError;
+use super::database::{plugin_statement, untag_error};
 use crate::package::Permission;
 use crate::runtime::bindings::rosey::plugin::sql::{Host, RowSet, Statement, Value};
 use crate::runtime::state::PluginState;
@@ -32,9 +33,8 @@ impl Host for PluginState {
             .require(Permission::DatabaseAccess, "sql.execute")?;
         let mut db = self.ctx.database()?;
         let conn = db.plugin();
-        let mut stmt = conn
-            .prepare(&sql)
-            .map_err(|e| sql_error(e, self.ctx.limits.storage))?;
+        let mut stmt =
+            plugin_statement(conn, &sql).map_err(|e| sql_error(e, self.ctx.limits.storage))?;
         let changed = stmt
             .execute(params_from_iter(params.into_iter().map(to_sql)))
             .map_err(|e| sql_error(e, self.ctx.limits.storage))?;
@@ -48,7 +48,7 @@ impl Host for PluginState {
         let quota = self.ctx.limits.storage;
         let mut db = self.ctx.database()?;
         let conn = db.plugin();
-        let mut stmt = conn.prepare(&sql).map_err(|e| sql_error(e, quota))?;
+        let mut stmt = plugin_statement(conn, &sql).map_err(|e| sql_error(e, quota))?;
         let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
         let width = columns.len();
         let mut rows = stmt
@@ -93,9 +93,8 @@ impl Host for PluginState {
         let tx = db.plugin().transaction().map_err(|e| sql_error(e, quota))?;
         let mut changed = Vec::with_capacity(statements.len());
         for statement in statements {
-            let mut stmt = tx
-                .prepare(&statement.sql)
-                .map_err(|e| sql_error(e, quota))?;
+            let mut stmt =
+                plugin_statement(&tx, &statement.sql).map_err(|e| sql_error(e, quota))?;
             let n = stmt
                 .execute(params_from_iter(statement.params.into_iter().map(to_sql)))
                 .map_err(|e| sql_error(e, quota))?;
@@ -108,6 +107,7 @@ impl Host for PluginState {
 
 /// Translate a SQLite error into what the plugin (and the operator) should see.
 pub(crate) fn sql_error(err: rusqlite::Error, quota: u64) -> HostError {
+    let err = untag_error(err);
     if let rusqlite::Error::SqliteFailure(failure, _) = &err {
         match failure.code {
             ErrorCode::OperationInterrupted => {
