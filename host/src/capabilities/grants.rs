@@ -86,8 +86,12 @@ impl Grants {
                 "subject \"{subject}\" is reserved for the host"
             )));
         }
-        let own = format!("rosey.plugins.{}.", self.plugin);
-        if subject.starts_with(&own) {
+        // rosey.plugins.<own name>.<event>, matched without building the prefix.
+        let own_event = subject
+            .strip_prefix("rosey.plugins.")
+            .and_then(|rest| rest.strip_prefix(self.plugin.as_str()))
+            .is_some_and(|rest| rest.starts_with('.'));
+        if own_event {
             return Ok(());
         }
         if subject == SEND_MESSAGE_SUBJECT {
@@ -101,7 +105,8 @@ impl Grants {
         }
         Err(HostError::Denied(format!(
             "publishing on \"{subject}\" is not granted: declare it in the manifest's subjects.publish \
-             (a plugin may always publish on \"{own}<event>\")"
+             (a plugin may always publish on \"rosey.plugins.{}.<event>\")",
+            self.plugin
         )))
     }
 }

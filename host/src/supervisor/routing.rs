@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use super::Shared;
 use super::runner::{Event, ReplyTo};
@@ -198,7 +199,18 @@ pub(super) async fn forward_subscription(
         // stuck loses messages (counted). Chat commands, routed by one task
         // for every plugin, never wait.
         let message: Message = crate::bus::from_nats(message);
-        let sent = tokio::time::timeout(MAILBOX_WAIT, mailbox.send(Event::Message(message))).await;
+        // Room at once is the common case: no timer to arm.
+        let event = match mailbox.try_send(Event::Message(message)) {
+            Ok(()) => continue,
+            Err(mpsc::error::TrySendError::Full(event)) => event,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                if let Some(ctx) = &handle.ctx {
+                    ctx.stats.bump_dropped();
+                }
+                continue;
+            }
+        };
+        let sent = tokio::time::timeout(MAILBOX_WAIT, mailbox.send(event)).await;
         if !matches!(sent, Ok(Ok(()))) {
             if let Some(ctx) = &handle.ctx {
                 ctx.stats.bump_dropped();
