@@ -8,6 +8,7 @@ bash scripts/setup.sh --tests
 source scripts/env.sh
 
 cargo fmt --all -- --check
+cargo fmt --manifest-path tests/bench/Cargo.toml --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
@@ -15,6 +16,26 @@ set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The benchmark suite in quick mode (tiny counts; no timing is asserted),
+# so it cannot rot, and the harness's own unit tests.
+if [ "$status" = 0 ]; then
+    benchlog="$(mktemp)"
+    set +e
+    {
+        (cd tests/bench && cargo test --locked --release -p rosey-bench-harness) &&
+            bash scripts/bench.sh --quick --out "$(dirname "$benchlog")/bench-results-quick.json"
+    } >"$benchlog" 2>&1
+    bench_status=$?
+    set -e
+    grep -E '^(test result:|[0-9]+ of [0-9]+ targets met)' "$benchlog" | tee -a "$log" || true
+    if [ "$bench_status" != 0 ]; then
+        tail -n 60 "$benchlog"
+        echo "the benchmark suite failed in quick mode (exit $bench_status); reproduce with scripts/bench.sh --quick" >&2
+        status=1
+    fi
+    rm -f "$benchlog"
+fi
+
 # The fuzz targets, briefly, where a nightly toolchain is installed (a
 # longer run: scripts/fuzz.sh 600). A crash found here fails the run.
 if [ "$status" = 0 ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

@@ -1,0 +1,267 @@
+//! Samples, ratios against peers, the table and `bench-results.json`.
+
+use serde::Serialize;
+
+/// The median and spread of repeated runs.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Sample {
+    /// The median.
+    pub median: f64,
+    /// The smallest run.
+    pub min: f64,
+    /// The largest run.
+    pub max: f64,
+    /// How many runs.
+    pub runs: usize,
+}
+
+impl Sample {
+    /// The sample of `values` (at least one).
+    pub fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Self {
+            median,
+            min: values[0],
+            max: values[n - 1],
+            runs: n,
+        }
+    }
+
+    /// The spread as ± percent of the median.
+    pub fn spread_pct(&self) -> f64 {
+        if self.median == 0.0 {
+            return 0.0;
+        }
+        (self.max - self.min) / 2.0 / self.median * 100.0
+    }
+}
+
+/// Which way is better for a figure.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    /// Times, bytes.
+    Lower,
+    /// Throughput.
+    Higher,
+}
+
+/// What Rosey must achieve against the peer.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Target {
+    /// At most this many times worse than the peer.
+    AtMost(f64),
+    /// At least this many times better than the peer.
+    AtLeastBetter(f64),
+    /// At most this much above the peer, in the figure's unit.
+    PlusAtMost(f64),
+    /// No target: shown for context.
+    Report,
+}
+
+/// One line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// S1..S9.
+    pub scenario: &'static str,
+    /// What was measured.
+    pub what: String,
+    /// The unit of both figures.
+    pub unit: &'static str,
+    /// Which way is better.
+    pub better: Better,
+    /// Rosey's figure.
+    pub rosey: Sample,
+    /// The peer's name.
+    pub peer: String,
+    /// The peer's figure.
+    pub peer_value: Sample,
+    /// The target.
+    pub target: Target,
+    /// How many times better Rosey is than the peer (above 1: better;
+    /// below 1: worse), medians against medians.
+    pub advantage: f64,
+    /// Whether the target is met (None without a target).
+    pub pass: Option<bool>,
+}
+
+impl Row {
+    /// A row, with its ratio and verdict worked out.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: &'static str,
+        what: impl Into<String>,
+        unit: &'static str,
+        better: Better,
+        rosey: Sample,
+        peer: impl Into<String>,
+        peer_value: Sample,
+        target: Target,
+    ) -> Self {
+        let (r, p) = (
+            rosey.median.max(f64::MIN_POSITIVE),
+            peer_value.median.max(f64::MIN_POSITIVE),
+        );
+        let advantage = match better {
+            Better::Lower => p / r,
+            Better::Higher => r / p,
+        };
+        let pass = match target {
+            Target::AtMost(x) => Some(advantage >= 1.0 / x),
+            Target::AtLeastBetter(x) => Some(advantage >= x),
+            Target::PlusAtMost(d) => Some(rosey.median - peer_value.median <= d),
+            Target::Report => None,
+        };
+        Self {
+            scenario,
+            what: what.into(),
+            unit,
+            better,
+            rosey,
+            peer: peer.into(),
+            peer_value,
+            target,
+            advantage,
+            pass,
+        }
+    }
+}
+
+fn figure(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{:.0}", value)
+    } else if value >= 10.0 {
+        format!("{:.1}", value)
+    } else {
+        format!("{:.2}", value)
+    }
+}
+
+fn ratio(row: &Row) -> String {
+    if row.advantage >= 1.0 {
+        format!("{:.2}× better", row.advantage)
+    } else {
+        format!("{:.2}× worse", 1.0 / row.advantage)
+    }
+}
+
+fn target(row: &Row) -> String {
+    match row.target {
+        Target::AtMost(x) => format!("≤ {x}× the peer"),
+        Target::AtLeastBetter(x) => format!("≥ {x}× better"),
+        Target::PlusAtMost(d) => format!("≤ peer + {} {}", figure(d), row.unit),
+        Target::Report => "—".into(),
+    }
+}
+
+/// The table, as Markdown (what docs/benchmarks.md shows).
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| # | scenario | unit | Rosey (± spread) | peer | peer (± spread) | Rosey vs peer | target | result |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let verdict = match row.pass {
+            Some(true) => "pass",
+            Some(false) => "**miss**",
+            None => "—",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} (±{:.0}%) | {} | {} (±{:.0}%) | {} | {} | {} |\n",
+            row.scenario,
+            row.what,
+            row.unit,
+            figure(row.rosey.median),
+            row.rosey.spread_pct(),
+            row.peer,
+            figure(row.peer_value.median),
+            row.peer_value.spread_pct(),
+            ratio(row),
+            target(row),
+            verdict,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_spread() {
+        let s = Sample::of(vec![3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max, s.runs), (2.0, 1.0, 3.0, 3));
+        assert_eq!(s.spread_pct(), 50.0);
+        assert_eq!(Sample::of(vec![1.0, 3.0]).median, 2.0);
+    }
+
+    #[test]
+    fn verdicts_follow_the_target() {
+        let s = |v| Sample::of(vec![v]);
+        // 1.4× slower than the peer: meets ≤ 1.5×, misses ≤ 1.3×.
+        let r = Row::new(
+            "S1",
+            "x",
+            "ns",
+            Better::Lower,
+            s(140.0),
+            "raw",
+            s(100.0),
+            Target::AtMost(1.5),
+        );
+        assert_eq!(r.pass, Some(true));
+        let r = Row::new(
+            "S1",
+            "x",
+            "ns",
+            Better::Lower,
+            s(140.0),
+            "raw",
+            s(100.0),
+            Target::AtMost(1.3),
+        );
+        assert_eq!(r.pass, Some(false));
+        // Throughput: 0.9× the floor meets ≥ 0.8×.
+        let r = Row::new(
+            "S9",
+            "x",
+            "msg/s",
+            Better::Higher,
+            s(90.0),
+            "floor",
+            s(100.0),
+            Target::AtMost(1.25),
+        );
+        assert_eq!(r.pass, Some(true));
+        let r = Row::new(
+            "S5",
+            "x",
+            "ns",
+            Better::Lower,
+            s(10.0),
+            "py",
+            s(50.0),
+            Target::AtLeastBetter(10.0),
+        );
+        assert_eq!(r.pass, Some(false));
+        let r = Row::new(
+            "S9",
+            "p50",
+            "µs",
+            Better::Lower,
+            s(25.0),
+            "floor",
+            s(20.0),
+            Target::PlusAtMost(10.0),
+        );
+        assert_eq!(r.pass, Some(true));
+    }
+}
