@@ -60,3 +60,83 @@ fn a_changed_wasm_invalidates_the_cache() {
         "{imports:?}"
     );
 }
+
+/// Set `path`'s modification time an hour back, as if installed long ago.
+fn age(path: &std::path::Path) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+}
+
+fn record(paths: &rosey_host::home::PluginPaths) -> String {
+    std::fs::read_to_string(&paths.compiled_key).unwrap()
+}
+
+#[test]
+fn a_freshly_written_wasm_is_checked_by_digest_and_not_stamped() {
+    let (_work, home, runtime) = installed();
+    let paths = home.plugin(&"echo".parse().unwrap());
+    let (_, from_cache) = runtime.load(&paths).unwrap();
+    assert!(from_cache);
+    // Modified seconds ago: a second write in the same timestamp tick would
+    // not show, so the record must not vouch for it by its metadata.
+    assert_eq!(record(&paths).lines().count(), 1, "{}", record(&paths));
+}
+
+#[test]
+fn a_settled_wasm_is_stamped_and_then_trusted_without_rehashing() {
+    let (_work, home, runtime) = installed();
+    let paths = home.plugin(&"echo".parse().unwrap());
+    age(&paths.wasm);
+    runtime.load(&paths).unwrap();
+    let stamped = record(&paths);
+    assert!(
+        stamped
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("stamp ")),
+        "{stamped}"
+    );
+    // Spoil the digest in the record: a load that still uses the cache proves
+    // the stamp spared it reading and hashing the wasm.
+    let (key, stamp) = stamped.split_once('\n').unwrap();
+    let (fingerprint, _) = key.split_once('-').unwrap();
+    std::fs::write(&paths.compiled_key, format!("{fingerprint}-0000\n{stamp}")).unwrap();
+    let (_, from_cache) = runtime.load(&paths).unwrap();
+    assert!(from_cache, "the stamp was not used");
+}
+
+#[test]
+fn an_edit_that_keeps_the_size_and_the_mtime_is_still_caught() {
+    let (_work, home, runtime) = installed();
+    let paths = home.plugin(&"echo".parse().unwrap());
+    age(&paths.wasm);
+    runtime.load(&paths).unwrap();
+    assert_eq!(record(&paths).lines().count(), 2, "not stamped");
+    // Rewrite the file in place (same inode, same size) and put its mtime
+    // back: only the change time shows it was written.
+    let mtime = std::fs::metadata(&paths.wasm).unwrap().modified().unwrap();
+    let len = std::fs::metadata(&paths.wasm).unwrap().len();
+    std::fs::write(&paths.wasm, vec![0u8; len as usize]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&paths.wasm)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let Err(err) = runtime.load(&paths) else {
+        panic!("the stale cache was used");
+    };
+    assert!(format!("{err:#}").contains("does not compile"), "{err:#}");
+}
+
+#[test]
+fn a_record_from_before_stamps_is_still_used() {
+    let (_work, home, runtime) = installed();
+    let paths = home.plugin(&"echo".parse().unwrap());
+    // Older hosts wrote the key alone, without a newline.
+    let key = record(&paths).trim().to_owned();
+    std::fs::write(&paths.compiled_key, &key).unwrap();
+    let (_, from_cache) = runtime.load(&paths).unwrap();
+    assert!(from_cache);
+}

@@ -2,6 +2,7 @@
 //! compile cache, the check of imports against grants, and fresh stores.
 
 use std::fs;
+use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -11,6 +12,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::bindings::{Plugin, PluginPre};
+use super::compile_cache::{CacheRecord, WasmStamp};
 use super::engine::RoseyEngine;
 use super::limits::{HOSTCALL_FUEL, MAX_COMPONENT_HANDLES};
 use super::state::{PluginContext, PluginState};
@@ -128,48 +130,112 @@ impl Runtime {
         )
     }
 
-    /// Store `component` (compiled from `wasm`) in the plugin's cache.
+    /// Store `component` (compiled from `wasm`) in the plugin's cache. The
+    /// record gets no stamp: the next [`load`](Self::load) checks the digest
+    /// against the file it finds and stamps it then.
     pub fn write_cache(
         &self,
         paths: &PluginPaths,
         component: &Component,
         wasm: &[u8],
     ) -> Result<()> {
+        let record = CacheRecord {
+            key: self.cache_key(wasm),
+            stamp: None,
+        };
+        Self::store(paths, component, &record)
+    }
+
+    /// Write `component`'s compiled code and then its `record`.
+    fn store(paths: &PluginPaths, component: &Component, record: &CacheRecord) -> Result<()> {
         let bytes = component
             .serialize()
             .map_err(anyhow::Error::from)
             .context("could not serialize compiled code")?;
+        // The old record goes first: a crash between the two writes must not
+        // leave it vouching for new code.
+        match fs::remove_file(&paths.compiled_key) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e)
+                    .with_context(|| format!("could not remove {}", paths.compiled_key.display()));
+            }
+            _ => {}
+        }
         write_atomic(&paths.compiled, &bytes)?;
-        write_atomic(&paths.compiled_key, self.cache_key(wasm).as_bytes())
+        write_atomic(&paths.compiled_key, record.render().as_bytes())
     }
 
     /// Load the plugin's component: from the host's own cache if it was
     /// compiled by a compatible engine from the same wasm, else compile it
     /// (and refresh the cache). Returns the component and whether the cache
     /// was used.
+    ///
+    /// "The same wasm" is proved by its digest, or, without reading it, by
+    /// the stamp the record holds of the file as it was when the digest was
+    /// last checked (see [`compile_cache`](super::compile_cache)).
     pub fn load(&self, paths: &PluginPaths) -> Result<(Component, bool)> {
-        let wasm = fs::read(&paths.wasm)
+        let record = fs::read_to_string(&paths.compiled_key)
+            .map(|text| CacheRecord::parse(&text))
+            .unwrap_or_default();
+        let current = fs::metadata(&paths.wasm)
+            .ok()
+            .and_then(|meta| WasmStamp::of(&meta));
+        if record.vouches_for(&self.engine.fingerprint(), current)
+            && let Some(component) = self.deserialize_cached(paths)
+        {
+            return Ok((component, true));
+        }
+
+        // Read the bytes and their metadata through one handle, so a stamp
+        // describes the file the digest was taken of (a write during the
+        // read leaves the file too fresh to be stamped).
+        let (wasm, meta) = fs::File::open(&paths.wasm)
+            .and_then(|mut file| {
+                let meta = file.metadata()?;
+                let mut wasm = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+                file.read_to_end(&mut wasm)?;
+                Ok((wasm, meta))
+            })
             .with_context(|| format!("could not read {}", paths.wasm.display()))?;
         let key = self.cache_key(&wasm);
-        let cached_key = fs::read_to_string(&paths.compiled_key).unwrap_or_default();
-        if cached_key == key && paths.compiled.is_file() {
-            // SAFETY: `compiled.cwasm` is written only by the host
-            // (`write_cache`), in the plugin's directory outside the part
-            // (`files/`) a plugin can reach, and its key matches this engine
-            // and this exact wasm. Bytes from an archive are never passed here.
-            #[allow(unsafe_code)]
-            let loaded =
-                unsafe { Component::deserialize_file(self.engine.engine(), &paths.compiled) };
-            match loaded {
-                Ok(component) => return Ok((component, true)),
-                Err(e) => tracing::warn!("compiled cache unusable, recompiling: {e:#}"),
+        let stamp = WasmStamp::settled(&meta, std::time::SystemTime::now());
+        if record.key == key
+            && let Some(component) = self.deserialize_cached(paths)
+        {
+            if stamp.is_some() && record.stamp != stamp {
+                let record = CacheRecord { key, stamp };
+                if let Err(e) = write_atomic(&paths.compiled_key, record.render().as_bytes()) {
+                    tracing::debug!("could not stamp the compiled cache: {e:#}");
+                }
             }
+            return Ok((component, true));
         }
         let component = self.compile(&wasm)?;
-        if let Err(e) = self.write_cache(paths, &component, &wasm) {
+        if let Err(e) = Self::store(paths, &component, &CacheRecord { key, stamp }) {
             tracing::warn!("could not write the compiled cache: {e:#}");
         }
         Ok((component, false))
+    }
+
+    /// The cached compiled code, if it is there and deserializes (a record
+    /// has already vouched for it).
+    fn deserialize_cached(&self, paths: &PluginPaths) -> Option<Component> {
+        if !paths.compiled.is_file() {
+            return None;
+        }
+        // SAFETY: `compiled.cwasm` is written only by the host
+        // (`write_cache`), in the plugin's directory outside the part
+        // (`files/`) a plugin can reach, and its record matches this engine
+        // and this exact wasm. Bytes from an archive are never passed here.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize_file(self.engine.engine(), &paths.compiled) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!("compiled cache unusable, recompiling: {e:#}");
+                None
+            }
+        }
     }
 
     /// Check the component's imports against the plugin's grants and link it.

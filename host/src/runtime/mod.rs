@@ -1,6 +1,7 @@
 //! Running plugin code: the engine, limits, stores and the compile cache.
 
 pub mod bindings;
+pub mod compile_cache;
 pub mod engine;
 pub mod limits;
 pub mod loader;
