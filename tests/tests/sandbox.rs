@@ -183,6 +183,11 @@ async fn epoch_deadline_stops_an_infinite_loop() {
         reply.contains("deadline"),
         "a loop over a host import is stopped too: {reply}"
     );
+    let reply = rig.ask("!hostile block 5000").await;
+    assert!(
+        reply.contains("deadline inside a host call"),
+        "a wait inside a host call is cut off at the wall-clock limit: {reply}"
+    );
     rig.assert_host_healthy().await;
 
     // While the attack runs, echo answers: its reply comes before the
@@ -201,7 +206,7 @@ async fn epoch_deadline_stops_an_infinite_loop() {
     assert!(second.text.contains("deadline"), "{second:?}");
 
     let status = rig.status_of("hostile");
-    assert_eq!(status.stats.traps, 4);
+    assert_eq!(status.stats.traps, 5);
     assert!(status.stats.restarts >= 2);
     rig.stop().await;
 }

@@ -316,7 +316,16 @@ impl Deadline {
 
     /// Expire `budget` from now.
     pub fn set(&self, budget: Duration) {
-        let end = self.base.elapsed().saturating_add(budget).as_micros();
+        self.set_from(Instant::now(), budget);
+    }
+
+    /// Expire `budget` after `start` (a clock reading the caller already
+    /// has).
+    pub fn set_from(&self, start: Instant, budget: Duration) {
+        let end = start
+            .saturating_duration_since(self.base)
+            .saturating_add(budget)
+            .as_micros();
         self.end_micros
             .store(u64::try_from(end).unwrap_or(u64::MAX), Ordering::Relaxed);
     }

@@ -103,26 +103,54 @@ enum Failure {
 }
 
 /// Call one guest export on an instance under the plugin's limits: fuel
-/// refilled, epoch and host-call deadlines set, and a timeout around the
-/// whole call (epochs do not fire inside host calls). Evaluates to
-/// `Result<(Instant, Result<wasmtime::Result<T>, Elapsed>), Failure>`.
+/// refilled, epoch and host-call deadlines set, and a wall-clock limit on
+/// the whole call (epochs do not fire inside host calls). Evaluates to
+/// `Result<(Instant, Result<wasmtime::Result<T>, TimedOut>), Failure>`.
 macro_rules! guarded_call {
     ($instance:expr, $ctx:expr, $export:ident $(, $arg:expr)*) => {{
         let instance: &mut Instance = $instance;
         let ctx: &PluginContext = $ctx;
         match prepare_call(instance, ctx, &ctx.limits) {
             Err(failure) => Err(failure),
-            Ok(()) => {
-                let started = Instant::now();
+            Ok(started) => {
                 let call = instance
                     .plugin
                     .rosey_plugin_guest()
                     .$export(&mut instance.store $(, $arg)*);
-                let outcome = tokio::time::timeout(ctx.limits.timeout + DEADLINE_GRACE, call).await;
+                let outcome = within(started + ctx.limits.timeout + DEADLINE_GRACE, call).await;
                 Ok((started, outcome))
             }
         }
     }};
+}
+
+/// A call abandoned at its wall-clock deadline.
+#[derive(Debug, PartialEq, Eq)]
+struct TimedOut;
+
+/// Run `call` until `deadline`. The timer is armed only if the call does
+/// not finish on its first poll: most guest calls never suspend (the fiber
+/// runs to completion inside that poll), so they pay for no timer entry and
+/// no clock read. A call that suspends, in an async host call, gets the same
+/// absolute deadline it would have had from the start.
+async fn within<F: std::future::Future>(deadline: Instant, call: F) -> Result<F::Output, TimedOut> {
+    let mut call = std::pin::pin!(call);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(output) = call.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Ok(output));
+        }
+        timer
+            .get_or_insert_with(|| {
+                Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+                    deadline,
+                )))
+            })
+            .as_mut()
+            .poll(cx)
+            .map(|()| Err(TimedOut))
+    })
+    .await
 }
 
 /// The per-plugin actor.
@@ -457,7 +485,7 @@ impl Runner {
     fn finish_call<T>(
         &mut self,
         started: Instant,
-        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        outcome: Result<wasmtime::Result<T>, TimedOut>,
     ) -> Result<T, Failure> {
         self.ctx.deadline.clear();
         let micros = started.elapsed().as_micros() as u64;
@@ -673,18 +701,21 @@ async fn send_reply(
 }
 
 /// Refill fuel and set the wall-clock deadline for one call.
+/// Refill the fuel and set the deadlines; returns when the call starts (one
+/// clock read serves the deadline, the timeout and the call's duration).
 fn prepare_call(
     instance: &mut Instance,
     ctx: &PluginContext,
     limits: &crate::package::Limits,
-) -> Result<(), Failure> {
+) -> Result<Instant, Failure> {
     instance
         .store
         .set_fuel(limits.fuel_per_call)
         .map_err(|e| Failure::Unavailable(e.to_string()))?;
     instance.store.set_epoch_deadline(ticks_for(limits.timeout));
-    ctx.deadline.set(limits.timeout);
-    Ok(())
+    let started = Instant::now();
+    ctx.deadline.set_from(started, limits.timeout);
+    Ok(started)
 }
 
 /// One line saying why a call trapped, for the operator and the stats.
@@ -716,4 +747,43 @@ fn is_limit(reason: &str) -> bool {
         || reason.contains("deadline")
         || reason.contains("memory limit")
         || reason.contains("stack")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime(timers: bool) -> tokio::runtime::Runtime {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        if timers {
+            builder.enable_time();
+        }
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn a_call_that_finishes_on_its_first_poll_arms_no_timer() {
+        // Without timers in the runtime, arming one would panic.
+        let answer = runtime(false).block_on(within(Instant::now(), async { 42 }));
+        assert_eq!(answer, Ok(42));
+    }
+
+    #[test]
+    fn a_call_that_suspends_finishes_before_its_deadline() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let answer = runtime(true).block_on(within(deadline, async {
+            tokio::task::yield_now().await;
+            7
+        }));
+        assert_eq!(answer, Ok(7));
+    }
+
+    #[test]
+    fn a_call_that_never_finishes_times_out_at_its_deadline() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(50);
+        let answer = runtime(true).block_on(within(deadline, std::future::pending::<()>()));
+        assert_eq!(answer, Err(TimedOut));
+        assert!(Instant::now() >= deadline, "gave up before the deadline");
+    }
 }

@@ -1,6 +1,7 @@
 //! The status a running host publishes in `run/status.json` for `rosey status`.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,13 +62,15 @@ impl std::fmt::Display for Lifecycle {
 #[derive(Debug)]
 pub struct LiveState {
     inner: Mutex<LiveInner>,
+    /// Linear memory in use, in bytes: written after every call, so kept
+    /// out of the lock.
+    memory: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
 struct LiveInner {
     state: Lifecycle,
     since: i64,
-    memory: u64,
     error: Option<String>,
 }
 
@@ -78,9 +81,9 @@ impl LiveState {
             inner: Mutex::new(LiveInner {
                 state: Lifecycle::Starting,
                 since: crate::protocol::now_ms(),
-                memory: 0,
                 error: None,
             }),
+            memory: AtomicU64::new(0),
         }
     }
 
@@ -106,9 +109,7 @@ impl LiveState {
 
     /// Record the instance's linear memory in use.
     pub fn set_memory(&self, bytes: u64) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.memory = bytes;
-        }
+        self.memory.store(bytes, Ordering::Relaxed);
     }
 
     /// The current state and why it is not running, if it is not.
@@ -175,7 +176,7 @@ impl PluginStatus {
             version,
             state: snap.as_ref().map(|s| s.state).unwrap_or(Lifecycle::Failed),
             since: snap.as_ref().map(|s| s.since).unwrap_or(0),
-            memory: snap.as_ref().map(|s| s.memory).unwrap_or(0),
+            memory: live.memory.load(Ordering::Relaxed),
             memory_limit,
             error: snap.and_then(|s| s.error),
             stats,

@@ -14,7 +14,7 @@ use rosey_sdk::prelude::*;
 
 const USAGE: &str = "Usage: !hostile <ping|config <key>|config-changed|spin|spin-import|bomb|recurse|trap|escape|write|\
 read-asset|sql-attach|sql-loadext|sql-pragma|sql-vacuum|sql-cte|publish <subject>|flood|connect <addr>|impersonate|request <subject>|\
-big-payload <bytes>|big-query|kv-big|fill-disk <MiB>|print|log-flood|sleep <ms>>";
+big-payload <bytes>|big-query|kv-big|fill-disk <MiB>|print|log-flood|sleep <ms>|block <ms>>";
 
 struct Hostile;
 
@@ -149,6 +149,16 @@ impl Plugin for Hostile {
             },
             ("sleep", Some(ms)) => match ms.parse() {
                 Ok(ms) => busy_wait(Duration::from_millis(ms)),
+                Err(_) => USAGE.to_owned(),
+            },
+            // Waits inside a WASI host call (a monotonic-clock pollable),
+            // where epochs never fire: only the host's wall-clock limit on
+            // the whole call can stop it.
+            ("block", Some(ms)) => match ms.parse() {
+                Ok(ms) => {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    "woke".to_owned()
+                }
                 Err(_) => USAGE.to_owned(),
             },
             _ => USAGE.to_owned(),
