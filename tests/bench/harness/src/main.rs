@@ -750,14 +750,20 @@ async fn s8(o: &Options, rosey_wasm: &[u8]) -> Result<Vec<Row>> {
 }
 
 async fn s9(o: &Options, rosey_wasm: &[u8], nats_url: &str, dir: &Path) -> Result<Vec<Row>> {
+    const FLOOR: &str = "async-nats echo (floor)";
+    const PYTHON: &str = "Python nats-py";
+    // Indices into each system's figures.
+    const P50: usize = 0;
+    const P99: usize = 1;
+    const RATE: usize = 2;
     let closed = o.n(20_000, 200) as usize;
     let piped = o.n(200_000, 2_000) as usize;
     let window = 256;
     let client = async_nats::connect(nats_url).await?;
     let mut rows = Vec::new();
     for plugins in [1usize, 10] {
-        // (p50 µs, p99 µs, msgs/s) per run, for each system.
-        let measure = async |label: &str| -> Result<(Sample, Sample, Sample)> {
+        // [p50 µs, p99 µs, msgs/s] over the runs, for each system.
+        let measure = async |label: &str| -> Result<[Sample; 3]> {
             say(&format!("   {plugins} plugin(s): {label}"));
             roundtrip::closed_loop(&client, plugins, closed / 10 + 1).await?; // warm-up
             let (mut p50, mut p99, mut rate) = (Vec::new(), Vec::new(), Vec::new());
@@ -767,7 +773,7 @@ async fn s9(o: &Options, rosey_wasm: &[u8], nats_url: &str, dir: &Path) -> Resul
                 p99.push(lat[(lat.len() * 99 / 100).min(lat.len() - 1)] / 1000.0);
                 rate.push(roundtrip::pipelined(&client, plugins, piped, window).await?);
             }
-            Ok((Sample::of(p50), Sample::of(p99), Sample::of(rate)))
+            Ok([Sample::of(p50), Sample::of(p99), Sample::of(rate)])
         };
         let rosey = {
             let host = rosey_host_with(
@@ -783,14 +789,14 @@ async fn s9(o: &Options, rosey_wasm: &[u8], nats_url: &str, dir: &Path) -> Resul
         };
         let floor = {
             let _floor = roundtrip::Floor::start(nats_url, plugins).await?;
-            measure("async-nats echo (floor)").await?
+            measure(FLOOR).await?
         };
         let python = {
             let mut procs = Vec::new();
             for i in 0..plugins {
                 procs.push(o.python.start(&["echo", nats_url, &i.to_string()]).await?);
             }
-            measure("Python nats-py").await?
+            measure(PYTHON).await?
         };
         let what = |m: &str| {
             format!(
@@ -798,56 +804,37 @@ async fn s9(o: &Options, rosey_wasm: &[u8], nats_url: &str, dir: &Path) -> Resul
                 if plugins == 1 { "" } else { "s" }
             )
         };
-        rows.push(Row::new(
-            "S9",
-            what("p50 round trip"),
-            "µs",
-            Better::Lower,
-            rosey.0,
-            "async-nats echo (floor)",
-            floor.0,
-            Target::PlusAtMost(10.0),
-        ));
-        rows.push(Row::new(
-            "S9",
-            what("p99 round trip"),
-            "µs",
-            Better::Lower,
-            rosey.1,
-            "async-nats echo (floor)",
-            floor.1,
-            Target::Report,
-        ));
-        rows.push(Row::new(
-            "S9",
-            what("pipelined"),
-            "msgs/s",
-            Better::Higher,
-            rosey.2,
-            "async-nats echo (floor)",
-            floor.2,
-            Target::AtMost(1.25),
-        ));
-        rows.push(Row::new(
-            "S9",
-            what("p50 round trip"),
-            "µs",
-            Better::Lower,
-            rosey.0,
-            "Python nats-py",
-            python.0,
-            Target::Report,
-        ));
-        rows.push(Row::new(
-            "S9",
-            what("pipelined"),
-            "msgs/s",
-            Better::Higher,
-            rosey.2,
-            "Python nats-py",
-            python.2,
-            Target::AtLeastBetter(3.0),
-        ));
+        // (metric, unit, which figure, peer, target)
+        let comparisons = [
+            ("p50 round trip", "µs", P50, FLOOR, Target::PlusAtMost(10.0)),
+            ("p99 round trip", "µs", P99, FLOOR, Target::Report),
+            ("pipelined", "msgs/s", RATE, FLOOR, Target::AtMost(1.25)),
+            ("p50 round trip", "µs", P50, PYTHON, Target::Report),
+            (
+                "pipelined",
+                "msgs/s",
+                RATE,
+                PYTHON,
+                Target::AtLeastBetter(3.0),
+            ),
+        ];
+        for (metric, unit, figure, peer, target) in comparisons {
+            let peer_figures = if peer == FLOOR { &floor } else { &python };
+            rows.push(Row::new(
+                "S9",
+                what(metric),
+                unit,
+                if figure == RATE {
+                    Better::Higher
+                } else {
+                    Better::Lower
+                },
+                rosey[figure],
+                peer,
+                peer_figures[figure],
+                target,
+            ));
+        }
     }
     Ok(rows)
 }

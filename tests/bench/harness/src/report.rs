@@ -205,63 +205,83 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_target() {
-        let s = |v| Sample::of(vec![v]);
-        // 1.4× slower than the peer: meets ≤ 1.5×, misses ≤ 1.3×.
-        let r = Row::new(
-            "S1",
-            "x",
-            "ns",
-            Better::Lower,
-            s(140.0),
-            "raw",
-            s(100.0),
-            Target::AtMost(1.5),
-        );
-        assert_eq!(r.pass, Some(true));
-        let r = Row::new(
-            "S1",
-            "x",
-            "ns",
-            Better::Lower,
-            s(140.0),
-            "raw",
-            s(100.0),
-            Target::AtMost(1.3),
-        );
-        assert_eq!(r.pass, Some(false));
-        // Throughput: 0.9× the floor meets ≥ 0.8×.
-        let r = Row::new(
-            "S9",
-            "x",
-            "msg/s",
-            Better::Higher,
-            s(90.0),
-            "floor",
-            s(100.0),
-            Target::AtMost(1.25),
-        );
-        assert_eq!(r.pass, Some(true));
-        let r = Row::new(
-            "S5",
-            "x",
-            "ns",
-            Better::Lower,
-            s(10.0),
-            "py",
-            s(50.0),
-            Target::AtLeastBetter(10.0),
-        );
-        assert_eq!(r.pass, Some(false));
-        let r = Row::new(
-            "S9",
-            "p50",
-            "µs",
-            Better::Lower,
-            s(25.0),
-            "floor",
-            s(20.0),
-            Target::PlusAtMost(10.0),
-        );
-        assert_eq!(r.pass, Some(true));
+        // (better, Rosey, peer, target, verdict)
+        let cases = [
+            // 1.4× slower than the peer: meets ≤ 1.5×, misses ≤ 1.3×.
+            (Better::Lower, 140.0, 100.0, Target::AtMost(1.5), Some(true)),
+            (
+                Better::Lower,
+                140.0,
+                100.0,
+                Target::AtMost(1.3),
+                Some(false),
+            ),
+            // Throughput: 0.9× the floor meets "within 1.25×", 0.7× does not.
+            (
+                Better::Higher,
+                90.0,
+                100.0,
+                Target::AtMost(1.25),
+                Some(true),
+            ),
+            (
+                Better::Higher,
+                70.0,
+                100.0,
+                Target::AtMost(1.25),
+                Some(false),
+            ),
+            // 5× faster misses "≥ 10× better", 12× meets it.
+            (
+                Better::Lower,
+                10.0,
+                50.0,
+                Target::AtLeastBetter(10.0),
+                Some(false),
+            ),
+            (
+                Better::Lower,
+                10.0,
+                120.0,
+                Target::AtLeastBetter(10.0),
+                Some(true),
+            ),
+            (
+                Better::Higher,
+                300.0,
+                100.0,
+                Target::AtLeastBetter(3.0),
+                Some(true),
+            ),
+            // Latency over the floor: +5 µs meets "+10 µs", +11 does not.
+            (
+                Better::Lower,
+                25.0,
+                20.0,
+                Target::PlusAtMost(10.0),
+                Some(true),
+            ),
+            (
+                Better::Lower,
+                31.0,
+                20.0,
+                Target::PlusAtMost(10.0),
+                Some(false),
+            ),
+            (Better::Lower, 1.0, 2.0, Target::Report, None),
+        ];
+        for (better, rosey, peer, target, verdict) in cases {
+            let row = Row::new(
+                "S0",
+                "x",
+                "ns",
+                better,
+                Sample::of(vec![rosey]),
+                "peer",
+                Sample::of(vec![peer]),
+                target,
+            );
+            assert_eq!(row.pass, verdict, "{rosey} vs {peer}, {target:?}");
+        }
     }
 }
