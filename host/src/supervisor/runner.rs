@@ -700,7 +700,6 @@ async fn send_reply(
     }
 }
 
-/// Refill fuel and set the wall-clock deadline for one call.
 /// Refill the fuel and set the deadlines; returns when the call starts (one
 /// clock read serves the deadline, the timeout and the call's duration).
 fn prepare_call(

@@ -205,70 +205,24 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_target() {
+        use Better::{Higher, Lower};
+        use Target::{AtLeastBetter, AtMost, PlusAtMost, Report};
         // (better, Rosey, peer, target, verdict)
         let cases = [
             // 1.4× slower than the peer: meets ≤ 1.5×, misses ≤ 1.3×.
-            (Better::Lower, 140.0, 100.0, Target::AtMost(1.5), Some(true)),
-            (
-                Better::Lower,
-                140.0,
-                100.0,
-                Target::AtMost(1.3),
-                Some(false),
-            ),
+            (Lower, 140.0, 100.0, AtMost(1.5), Some(true)),
+            (Lower, 140.0, 100.0, AtMost(1.3), Some(false)),
             // Throughput: 0.9× the floor meets "within 1.25×", 0.7× does not.
-            (
-                Better::Higher,
-                90.0,
-                100.0,
-                Target::AtMost(1.25),
-                Some(true),
-            ),
-            (
-                Better::Higher,
-                70.0,
-                100.0,
-                Target::AtMost(1.25),
-                Some(false),
-            ),
+            (Higher, 90.0, 100.0, AtMost(1.25), Some(true)),
+            (Higher, 70.0, 100.0, AtMost(1.25), Some(false)),
             // 5× faster misses "≥ 10× better", 12× meets it.
-            (
-                Better::Lower,
-                10.0,
-                50.0,
-                Target::AtLeastBetter(10.0),
-                Some(false),
-            ),
-            (
-                Better::Lower,
-                10.0,
-                120.0,
-                Target::AtLeastBetter(10.0),
-                Some(true),
-            ),
-            (
-                Better::Higher,
-                300.0,
-                100.0,
-                Target::AtLeastBetter(3.0),
-                Some(true),
-            ),
+            (Lower, 10.0, 50.0, AtLeastBetter(10.0), Some(false)),
+            (Lower, 10.0, 120.0, AtLeastBetter(10.0), Some(true)),
+            (Higher, 300.0, 100.0, AtLeastBetter(3.0), Some(true)),
             // Latency over the floor: +5 µs meets "+10 µs", +11 does not.
-            (
-                Better::Lower,
-                25.0,
-                20.0,
-                Target::PlusAtMost(10.0),
-                Some(true),
-            ),
-            (
-                Better::Lower,
-                31.0,
-                20.0,
-                Target::PlusAtMost(10.0),
-                Some(false),
-            ),
-            (Better::Lower, 1.0, 2.0, Target::Report, None),
+            (Lower, 25.0, 20.0, PlusAtMost(10.0), Some(true)),
+            (Lower, 31.0, 20.0, PlusAtMost(10.0), Some(false)),
+            (Lower, 1.0, 2.0, Report, None),
         ];
         for (better, rosey, peer, target, verdict) in cases {
             let row = Row::new(
