@@ -5,7 +5,7 @@ use crate::runtime::state::PluginState;
 
 impl Host for PluginState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.ctx.config().get(&key).map(|v| v.to_string()))
+        Ok(self.ctx.config_value(&key))
     }
 
     async fn get_all(&mut self) -> wasmtime::Result<String> {

@@ -113,6 +113,16 @@ impl PluginContext {
         }
     }
 
+    /// One value of its configuration as of now, looked up under the read
+    /// lock (no reference count taken: `config.get` is a hot import).
+    pub fn config_value(&self, key: &str) -> Option<String> {
+        let config = match self.config.read() {
+            Ok(config) => config,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        config.get(key).map(|v| v.to_string())
+    }
+
     /// Replace its configuration; returns the one it had.
     pub fn replace_config(
         &self,
