@@ -107,20 +107,21 @@ impl PluginContext {
 
     /// Its configuration as of now.
     pub fn config(&self) -> Arc<serde_json::Map<String, serde_json::Value>> {
-        match self.config.read() {
-            Ok(config) => Arc::clone(&config),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&self.read_config())
     }
 
     /// One value of its configuration as of now, looked up under the read
     /// lock (no reference count taken: `config.get` is a hot import).
     pub fn config_value(&self, key: &str) -> Option<String> {
-        let config = match self.config.read() {
-            Ok(config) => config,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        config.get(key).map(|v| v.to_string())
+        self.read_config().get(key).map(|v| v.to_string())
+    }
+
+    fn read_config(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, Arc<serde_json::Map<String, serde_json::Value>>> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Replace its configuration; returns the one it had.
