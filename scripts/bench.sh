@@ -4,7 +4,7 @@
 # S1-S9 against their peers, printing the table and writing
 # bench-results.json.
 #
-#   scripts/bench.sh                 the whole suite (about two minutes once built)
+#   scripts/bench.sh                 the whole suite (about 2½ minutes once built)
 #   scripts/bench.sh --quick         tiny counts: proves it runs (CI), not figures to quote
 #   scripts/bench.sh --only S2,S9    some scenarios
 #   scripts/bench.sh --out FILE      write the results elsewhere
